@@ -1,0 +1,23 @@
+# One image for the web server, the workers and beat (docker-compose.yml picks the command).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    YOLO_CONFIG_DIR=/app/var/ultralytics \
+    YOLO_OFFLINE=1 \
+    YOLO_AUTOINSTALL=false
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir --no-deps -r requirements.txt
+
+COPY . .
+RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput --verbosity 0 \
+    && mkdir -p var/media var/ultralytics
+
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "mediaplatform.asgi:application"]

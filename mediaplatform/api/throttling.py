@@ -1,0 +1,74 @@
+"""Rate limits per API key (or per user, for token and session logins), counted in Redis.
+
+A fixed window per identity: one pipelined INCR+EXPIRE in Redis per request, atomic across every server process.
+Rates come from settings.API_RATE_LIMITS ({"key": "600/min", "user": "600/min", "anon": "60/min"}),
+read at request time; going over answers 429 with Retry-After (seconds to the window's end).
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import caches
+from rest_framework.throttling import BaseThrottle
+
+from videos.models_access import ApiKey
+
+logger = logging.getLogger(__name__)
+
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    count, _, period = rate.partition("/")
+    return int(count), _PERIODS[period.strip().lower()]
+
+
+class RedisRateThrottle(BaseThrottle):
+    def __init__(self):
+        self._wait = None
+
+    def identity(self, request) -> tuple[str, str]:
+        if isinstance(request.auth, ApiKey):
+            return "key", f"key:{request.auth.pk}"
+        if request.user and request.user.is_authenticated:
+            return "user", f"user:{request.user.pk}"
+        return "anon", f"anon:{self.get_ident(request)}"
+
+    def allow_request(self, request, view) -> bool:
+        scope, ident = self.identity(request)
+        rate = settings.API_RATE_LIMITS.get(scope)
+        if not rate:
+            return True
+        limit, period = parse_rate(rate)
+        now = time.time()
+        window = int(now // period)
+        cache_key = f"throttle:{ident}:{period}:{window}"
+        count = _increment(cache_key, timeout=period + 1)
+        if count > limit:
+            self._wait = max(1, int((window + 1) * period - now + 0.999))
+            logger.info("rate limit hit by %s (%s requests per %ss)", ident, limit, period)
+            return False
+        return True
+
+    def wait(self):
+        return self._wait
+
+
+def _increment(cache_key: str, *, timeout: int) -> int:
+    """Count one request in the window: a single pipelined INCR + EXPIRE on Redis, add/incr elsewhere."""
+    cache = caches[settings.API_THROTTLE_CACHE]
+    redis_cache = getattr(cache, "_cache", None)
+    if redis_cache is not None and hasattr(redis_cache, "get_client"):
+        key = cache.make_and_validate_key(cache_key)
+        pipe = redis_cache.get_client(key, write=True).pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, timeout, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+    cache.add(cache_key, 0, timeout=timeout)
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.set(cache_key, 1, timeout=timeout)
+        return 1

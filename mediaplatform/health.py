@@ -1,0 +1,188 @@
+"""Liveness and readiness, judged by the thresholds of seeds/002 section 9.
+
+Each component is healthy, degraded or unhealthy; the platform is as bad as
+its worst component. Readiness answers 200 when healthy or degraded, 503
+when unhealthy, so a load balancer stops sending traffic only when it must.
+"""
+
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
+_RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+STARTED_AT = time.time()
+
+
+@dataclass
+class ComponentHealth:
+    status: str
+    response_time_ms: float | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        body = {"status": self.status}
+        if self.response_time_ms is not None:
+            body["response_time_ms"] = round(self.response_time_ms, 2)
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+def by_response_time(milliseconds: float) -> str:
+    if milliseconds < 100:
+        return HEALTHY
+    return DEGRADED if milliseconds <= 500 else UNHEALTHY
+
+
+def by_disk_usage(percent: float) -> str:
+    if percent < 80:
+        return HEALTHY
+    return DEGRADED if percent <= 90 else UNHEALTHY
+
+
+def _timed(probe: Callable[[], str | None]) -> ComponentHealth:
+    started = time.perf_counter()
+    try:
+        detail = probe() or ""
+    except Exception as exc:  # any failure to answer is the finding
+        return ComponentHealth(UNHEALTHY, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}")
+    elapsed = (time.perf_counter() - started) * 1000
+    return ComponentHealth(by_response_time(elapsed), elapsed, detail)
+
+
+def check_database() -> ComponentHealth:
+    def probe():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+
+    return _timed(probe)
+
+
+def check_redis() -> ComponentHealth:
+    import redis
+
+    def probe():
+        client = redis.Redis.from_url(f"{settings.REDIS_URL}/{settings.CHANNELS_REDIS_DB}", socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+    return _timed(probe)
+
+
+def check_broker() -> ComponentHealth:
+    from mediaplatform.celery import app
+
+    def probe():
+        with app.connection_for_read() as broker:
+            broker.ensure_connection(max_retries=1, timeout=2)
+
+    return _timed(probe)
+
+
+def check_workers() -> ComponentHealth:
+    from mediaplatform.celery import app
+
+    started = time.perf_counter()
+    try:
+        replies = app.control.ping(timeout=settings.HEALTH_WORKER_PING_TIMEOUT_SECONDS) or []
+    except Exception as exc:
+        return ComponentHealth(UNHEALTHY, None, f"{type(exc).__name__}: {exc}")
+    elapsed = (time.perf_counter() - started) * 1000
+    names = sorted(name for reply in replies for name in reply)
+    if names:
+        return ComponentHealth(HEALTHY, elapsed, ", ".join(names))
+    # A solo-pool worker deep in a video cannot answer a ping; a fresh job heartbeat proves it lives.
+    from processing.models import JobStatus, ProcessingJob
+
+    recent = timezone.now() - timezone.timedelta(seconds=settings.HEALTH_WORKER_PING_TIMEOUT_SECONDS + 30)
+    busy = ProcessingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__gte=recent).exists()
+    if busy:
+        return ComponentHealth(DEGRADED, elapsed, "no worker answered the ping, but a running job's heartbeat is fresh")
+    return ComponentHealth(UNHEALTHY, elapsed, "no worker answered")
+
+
+def check_channel_layer() -> ComponentHealth:
+    layer = get_channel_layer()
+
+    async def round_trip():
+        group = f"health.{uuid.uuid4().hex}"
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        try:
+            await layer.group_send(group, {"type": "health.check"})
+            await layer.receive(channel)
+        finally:
+            await layer.group_discard(group, channel)
+
+    return _timed(lambda: async_to_sync(round_trip)())
+
+
+def check_disk() -> ComponentHealth:
+    root = Path(settings.MEDIA_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    usage = shutil.disk_usage(root)
+    percent = 100 * usage.used / usage.total
+    return ComponentHealth(
+        by_disk_usage(percent), None, f"{percent:.1f}% used, {usage.free / 1024**3:.1f} GiB free at {root}"
+    )
+
+
+def check_model() -> ComponentHealth:
+    if not settings.DETECTOR_WEIGHTS:
+        return ComponentHealth(DEGRADED, None, f"no weights configured: the untrained {settings.DETECTOR_ARCHITECTURE}")
+    path = Path(settings.DETECTOR_WEIGHTS)
+    if not path.is_file():
+        return ComponentHealth(UNHEALTHY, None, f"weights missing at {path}")
+    return ComponentHealth(HEALTHY, None, f"{path.name}, {path.stat().st_size / 1024**2:.1f} MB")
+
+
+CHECKS: dict[str, Callable[[], ComponentHealth]] = {
+    "database": check_database,
+    "redis": check_redis,
+    "broker": check_broker,
+    "workers": check_workers,
+    "channel_layer": check_channel_layer,
+    "disk": check_disk,
+    "model": check_model,
+}
+
+
+def readiness_report() -> tuple[str, dict[str, ComponentHealth]]:
+    components = {name: check() for name, check in CHECKS.items()}
+    overall = max((component.status for component in components.values()), key=_RANK.__getitem__)
+    return overall, components
+
+
+@never_cache
+@require_GET
+def live(request):
+    return JsonResponse({"status": "alive", "uptime_seconds": round(time.time() - STARTED_AT, 1)})
+
+
+@never_cache
+@require_GET
+def ready(request):
+    overall, components = readiness_report()
+    body = {
+        "status": overall,
+        "timestamp": timezone.now().isoformat(),
+        "uptime_seconds": round(time.time() - STARTED_AT, 1),
+        "components": {name: component.as_dict() for name, component in components.items()},
+    }
+    return JsonResponse(body, status=503 if overall == UNHEALTHY else 200)

@@ -1,0 +1,315 @@
+"""Settings for mediaplatform, read from the environment with local defaults.
+
+Every value a deployment may want to change is an environment variable; the
+defaults run the platform on one machine against local PostgreSQL and Redis.
+"""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-development-key-change-me-in-production")
+DEBUG = env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_celery_beat",
+    "videos",
+    "processing",
+    "notifications",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "audit.middleware.RequestContextMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mediaplatform.urls"
+ASGI_APPLICATION = "mediaplatform.asgi.application"
+WSGI_APPLICATION = "mediaplatform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# PostgreSQL through psycopg 3 and its connection pool. Daphne and the Celery
+# worker each keep a small pool, so connections stay bounded per process.
+DATABASE_POOL = env_bool("DATABASE_POOL", True)
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": env_str("DATABASE_NAME", "mediaplatform"),
+        "USER": env_str("DATABASE_USER", "postgres"),
+        "PASSWORD": env_str("DATABASE_PASSWORD", ""),
+        "HOST": env_str("DATABASE_HOST", "127.0.0.1"),
+        "PORT": env_str("DATABASE_PORT", "5432"),
+        "OPTIONS": (
+            {"pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10), "timeout": 10}}
+            if DATABASE_POOL
+            else {}
+        ),
+        "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_mediaplatform")},
+    }
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+WHITENOISE_USE_FINDERS = DEBUG
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+# Uploads always stream to a temporary file on disk while being hashed; the
+# request body is never held in memory.
+FILE_UPLOAD_HANDLERS = ["videos.upload_handlers.HashingTemporaryFileUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
+VIDEO_MAX_UPLOAD_BYTES = env_int("VIDEO_MAX_UPLOAD_BYTES", 2 * 1024**3)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379")
+CELERY_REDIS_DB = env_int("CELERY_REDIS_DB", 0)
+CHANNELS_REDIS_DB = env_int("CHANNELS_REDIS_DB", 1)
+
+# Channel layer, chosen by measurement (bench/events.py; figures in the README).
+# "pubsub" publishes each group message once and re-subscribes by itself after
+# Redis restarts; "core" stores group membership and per-channel queues in
+# Redis. Redis pub/sub ignores the database number: the prefix isolates.
+CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER_BACKEND", "pubsub")
+_CHANNEL_LAYER_CONFIGS = {
+    "pubsub": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [f"{REDIS_URL}/{CHANNELS_REDIS_DB}"],
+            "prefix": env_str("CHANNELS_PREFIX", "mediaplatform"),
+        },
+    },
+    "core": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [f"{REDIS_URL}/{CHANNELS_REDIS_DB}"],
+            "prefix": env_str("CHANNELS_PREFIX", "mediaplatform"),
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    },
+}
+CHANNEL_LAYERS = {"default": _CHANNEL_LAYER_CONFIGS[CHANNEL_LAYER_BACKEND]}
+
+# Celery: a task is acknowledged only once it has finished, so a worker that
+# dies mid-video leaves the message to be delivered again. The visibility
+# timeout must outlast the longest video job or Redis redelivers live work.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"{REDIS_URL}/{CELERY_REDIS_DB}")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"processing.tasks.process_video": {"queue": "inference"}}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "videos.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["videos.permissions.RoleAccess"],
+    "DEFAULT_PAGINATION_CLASS": "mediaplatform.api.pagination.PagePagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mediaplatform.api.errors.api_exception_handler",
+    "PAGE_SIZE": 25,
+    "DEFAULT_THROTTLE_CLASSES": ["mediaplatform.api.throttling.RedisRateThrottle"],
+}
+
+# The Django cache lives in Redis: API rate-limit counters are shared by every server process.
+CACHE_REDIS_DB = env_int("CACHE_REDIS_DB", 2)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"{REDIS_URL}/{CACHE_REDIS_DB}",
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mp"),
+    }
+}
+API_THROTTLE_CACHE = "default"
+API_RATE_LIMITS = {
+    "key": env_str("API_RATE_LIMIT_KEY", "1200/min"),
+    "user": env_str("API_RATE_LIMIT_USER", "1200/min"),
+    "anon": env_str("API_RATE_LIMIT_ANON", "60/min"),
+}
+
+# Importing videos by URL: where downloads may come from and how much they may take.
+# Networks (CIDR) a source_url may resolve to although not public, e.g. "127.0.0.0/8" in tests. Metadata
+# addresses (169.254.169.254, fd00:ec2::254) are refused whatever this says.
+URL_IMPORT_ALLOWED_NETWORKS = env_list("URL_IMPORT_ALLOWED_NETWORKS", "")
+URL_IMPORT_TIMEOUT_SECONDS = env_float("URL_IMPORT_TIMEOUT_SECONDS", 60)
+URL_IMPORT_MAX_REDIRECTS = env_int("URL_IMPORT_MAX_REDIRECTS", 5)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "mediaplatform API",
+    "DESCRIPTION": "Upload videos, follow their processing and read the detected objects.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets come from drf-spectacular-sidecar, served as our own static files (no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "WorkflowStateEnum": "videos.models.WorkflowState",
+        "JobStatusEnum": "processing.models.JobStatus",
+        "StageEnum": "processing.models.Stage",
+        "AnalysisStatusEnum": "videos.media_api.STATUS_VALUES",
+    },
+}
+
+# Object detection. Weights are always loaded from a path on disk: nothing is
+# fetched at run time. The default is the project's own offline-trained model;
+# DETECTOR_WEIGHTS="" builds the untrained architecture instead.
+DETECTOR_WEIGHTS = env_str("DETECTOR_WEIGHTS", str(BASE_DIR / "processing" / "weights" / "default-detector.pt"))
+DETECTOR_ARCHITECTURE = env_str("DETECTOR_ARCHITECTURE", "yolov8n.yaml")
+DETECTOR_IMAGE_SIZE = env_int("DETECTOR_IMAGE_SIZE", 256)  # the default weights were trained at 256 px
+DETECTOR_CONFIDENCE = env_float("DETECTOR_CONFIDENCE", 0.4)  # held-out P/R >= 0.9 on every seed tried
+DETECTOR_MAX_DETECTIONS = env_int("DETECTOR_MAX_DETECTIONS", 300)
+DETECTOR_IOU_THRESHOLD = env_float("DETECTOR_IOU_THRESHOLD", 0.7)
+DETECTOR_BATCH_SIZE = env_int("DETECTOR_BATCH_SIZE", 0)  # 0: chosen by device
+# "auto": ONNX Runtime on CPU (exported once per weights and input shape, cached), PyTorch fp16 on CUDA.
+DETECTOR_BACKEND = env_str("DETECTOR_BACKEND", "auto")
+DETECTOR_ONNX_CACHE_DIR = env_str("DETECTOR_ONNX_CACHE_DIR", str(BASE_DIR / "var" / "onnx-cache"))
+DETECTOR_CPU_THREADS = env_int("DETECTOR_CPU_THREADS", 0)  # 0: all cores for ONNX, all but one for PyTorch
+DETECTOR_DEVICE = env_str("DETECTOR_DEVICE", "")  # "" picks cuda:0 when present, else cpu
+DEFAULT_FRAME_STEP = env_int("DEFAULT_FRAME_STEP", 1)
+PROGRESS_EVENT_MIN_INTERVAL_SECONDS = env_float("PROGRESS_EVENT_MIN_INTERVAL_SECONDS", 0.25)
+FRAME_QUEUE_BATCHES = env_int("FRAME_QUEUE_BATCHES", 2)  # decoded frames waiting for the model, in batches
+REUSE_IDENTICAL_UPLOADS = env_bool("REUSE_IDENTICAL_UPLOADS", True)
+STUCK_JOB_SECONDS = env_float("STUCK_JOB_SECONDS", 180)  # a running job silent this long has lost its worker
+HEALTH_WORKER_PING_TIMEOUT_SECONDS = env_float("HEALTH_WORKER_PING_TIMEOUT_SECONDS", 1.0)
+# Retention (seeds/000 section 9.2), applied daily by celery beat and by `manage.py cleanup`.
+RETENTION_ARCHIVE_COMPLETED_DAYS = env_float("RETENTION_ARCHIVE_COMPLETED_DAYS", 90)
+RETENTION_DELETE_FAILED_DAYS = env_float("RETENTION_DELETE_FAILED_DAYS", 30)
+RETENTION_PURGE_DELETED_DAYS = env_float("RETENTION_PURGE_DELETED_DAYS", 7)
+RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS = env_float("RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS", 7)
+RETENTION_PURGE_ERROR_LOGS_DAYS = env_float("RETENTION_PURGE_ERROR_LOGS_DAYS", 180)
+RETENTION_ORPHAN_GRACE_SECONDS = env_float("RETENTION_ORPHAN_GRACE_SECONDS", 3600)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_BACKOFF_BASE_SECONDS = env_float("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # when set, /metrics wants "Authorization: Bearer <token>"
+DETECTOR_TRACKER = env_str("DETECTOR_TRACKER", "bytetrack.yaml")
+
+# Validation limits: anything beyond is refused with a specific error code.
+VIDEO_MAX_DURATION_SECONDS = env_float("VIDEO_MAX_DURATION_SECONDS", 4 * 3600)
+VIDEO_MAX_WIDTH = env_int("VIDEO_MAX_WIDTH", 7680)
+VIDEO_MAX_HEIGHT = env_int("VIDEO_MAX_HEIGHT", 4320)
+VIDEO_MAX_FRAME_COUNT = env_int("VIDEO_MAX_FRAME_COUNT", 2_000_000)
+
+# Recovery matrix (seeds/000 section 5.1): delays in seconds.
+RETRY_NETWORK_BACKOFF_BASE_SECONDS = env_float("RETRY_NETWORK_BACKOFF_BASE_SECONDS", 60)
+RETRY_RESOURCE_DELAY_SECONDS = env_float("RETRY_RESOURCE_DELAY_SECONDS", 300)
+RETRY_DATABASE_BACKOFF_STEP_SECONDS = env_float("RETRY_DATABASE_BACKOFF_STEP_SECONDS", 5)
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+os.environ.setdefault("YOLO_VERBOSE", "false")
+os.environ.setdefault("YOLO_CONFIG_DIR", str(BASE_DIR / "var" / "ultralytics"))
+
+# One JSON object per line with the request id (LOG_FORMAT=plain for a human-readable console).
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "mediaplatform.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "mediaplatform.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

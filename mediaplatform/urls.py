@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from mediaplatform import health, metrics
+from videos.views_dashboard import dashboard
+
+urlpatterns = [
+    path("", dashboard, name="dashboard"),
+    path("", include("videos.urls_dashboard")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
+    path("api/v1/audit/", include("audit.urls")),
+    path("api/v1/webhooks/", include("notifications.urls")),
+    path("api/v1/", include("mediaplatform.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/media/", include("videos.media_urls")),
+]
