@@ -1,0 +1,185 @@
+from django.contrib import admin, messages
+from django.db import models
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from audit.admin_mixins import AuditedAdminMixin
+from processing.models import ProcessingErrorLog, ProcessingJob
+from processing.services.jobs import JobRefused, job_cancel, job_retry, video_allowed_actions, video_archive
+from videos.models import Video, VideoStateTransition
+
+# The state machine's transitions staff may ask for: (service, past tense for the message).
+TRANSITIONS = {
+    "retry": (job_retry, "queued for retry"),
+    "cancel": (job_cancel, "cancelled"),
+    "archive": (video_archive, "archived"),
+}
+
+
+def video_transition_apply(request, video: Video, action: str) -> bool:
+    """Run one transition service for the admin; a refusal by the state machine becomes an error message."""
+    service, done = TRANSITIONS[action]
+    try:
+        service(video_id=video.pk, actor=request.user)
+    except JobRefused as refused:
+        allowed = ", ".join(refused.allowed) or "nothing"
+        messages.error(request, f"“{video}”: {refused.message} Allowed now: {allowed}.")
+        return False
+    messages.success(request, f"“{video}” {done}.")
+    return True
+
+
+def _transition_action(action: str, description: str):
+    def run(modeladmin, request, queryset):
+        for video in queryset.order_by("created_at"):
+            video_transition_apply(request, video, action)
+
+    run.__name__ = f"{action}_videos"
+    return admin.action(description=description, permissions=["change"])(run)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class VideoStateTransitionInline(ReadOnlyInline):
+    model = VideoStateTransition
+    fields = ["created_at", "from_state", "to_state", "transition", "actor", "reason"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+class ProcessingJobInline(ReadOnlyInline):
+    model = ProcessingJob
+    fields = ["created_at", "status", "model_name", "frame_step", "processed_frames", "detections_count"]
+    readonly_fields = fields
+
+
+class ProcessingErrorInline(ReadOnlyInline):
+    model = ProcessingErrorLog
+    fields = ["created_at", "stage", "error_type", "error_code", "message", "recovery_strategy", "severity"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+
+@admin.register(Video)
+class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "title",
+        "owner",
+        "workflow_state",
+        "current_stage",
+        "progress_percentage",
+        "objects_detected_count",
+        "priority",
+        "created_at",
+    ]
+    list_filter = ["workflow_state", ("owner", admin.RelatedOnlyFieldListFilter), "priority", "created_at"]
+    search_fields = ["title", "original_filename", "file_hash"]
+    date_hierarchy = "created_at"
+    list_select_related = ["owner"]
+    readonly_fields = [
+        "id",
+        "workflow_state",
+        "transitions_allowed",
+        "stage_timeline",
+        "current_stage",
+        "progress_percentage",
+        "last_error_message",
+        "last_event_seq",
+        "file",
+        "file_hash",
+        "size_bytes",
+        "mime_type",
+        "original_filename",
+        "duration_seconds",
+        "fps",
+        "width",
+        "height",
+        "frame_count",
+        "codec",
+        "container",
+        "rotation",
+        "has_audio",
+        "objects_detected_count",
+        "annotations_count",
+        "total_processing_seconds",
+        "frames_per_second_processed",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [ProcessingJobInline, ProcessingErrorInline, VideoStateTransitionInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    actions = [
+        _transition_action("retry", "Retry the selected failed videos"),
+        _transition_action("cancel", "Cancel the processing of the selected videos"),
+        _transition_action("archive", "Archive the selected completed or failed videos"),
+    ]
+    change_form_template = "admin/videos/video/change_form.html"
+
+    @admin.display(description="transitions allowed")
+    def transitions_allowed(self, video: Video):
+        return ", ".join(video_allowed_actions(video=video)) or "none"
+
+    @admin.display(description="stage timeline (latest run)")
+    def stage_timeline(self, video: Video):
+        job = video.jobs.order_by("-created_at").first()
+        if job is None:
+            return "No run yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    stage.stage,
+                    stage.status,
+                    stage.started_at or "",
+                    stage.finished_at or "",
+                    "" if stage.duration_seconds is None else f"{stage.duration_seconds:.2f} s",
+                )
+                for stage in job.stages.order_by("id")
+            ),
+        )
+        return format_html(
+            '<table class="stage-timeline"><thead><tr><th>stage</th><th>status</th><th>started</th>'
+            "<th>finished</th><th>duration</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/transition/<str:action>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="videos_video_transition",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def transition_view(self, request, object_id, action):
+        """The change page's buttons: POST one transition, then back to the page with what happened."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        video = get_object_or_404(Video, pk=object_id)
+        if not self.has_change_permission(request, video):
+            messages.error(request, "You may not change this video.")
+        elif action not in TRANSITIONS:
+            messages.error(request, f"No transition called {action!r}.")
+        else:
+            video_transition_apply(request, video, action)
+        return HttpResponseRedirect(reverse("admin:videos_video_change", args=[video.pk]))
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None:
+            context["transitions"] = [(action, action in video_allowed_actions(video=obj)) for action in TRANSITIONS]
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)

@@ -1,0 +1,247 @@
+"""The media analysis API of seeds/003: /api/media/analyze, /status/<id>, /<id> (DELETE), /history.
+
+Field names, status values and status codes follow seeds/003; error bodies are the platform's one error body.
+"""
+
+import logging
+import math
+import uuid
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mediaplatform.api.errors import ApiError
+from videos.models import Video
+from videos.models_access import AnalysisMediaType
+from videos.selectors import analysis_history, analysis_history_page, analysis_result, video_visibility
+from videos.services.deletion import VideoAlreadyDeleted, video_soft_delete
+from videos.services.media_analysis import (
+    STATUS_FOR_STATE,
+    AnalysisRefused,
+    analysis_status,
+    estimate_processing_time,
+    media_analysis_create,
+)
+
+logger = logging.getLogger(__name__)
+
+_DATETIME = serializers.DateTimeField()
+STATUS_VALUES = [
+    ("pending", "pending"),
+    ("processing", "processing"),
+    ("completed", "completed"),
+    ("failed", "failed"),
+    ("deleted", "deleted"),
+]
+SORT_FIELDS = {"created_at": "created_at", "updated_at": "updated_at", "status": "workflow_state"}
+
+
+class AnalyzeRequestSerializer(serializers.Serializer):
+    prompt = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+    media_url = serializers.CharField(max_length=2000)
+    media_type = serializers.CharField(max_length=50)
+    config = serializers.DictField(required=False, default=dict)
+    options = serializers.DictField(required=False, default=dict)
+
+
+class AnalyzeResponseSerializer(serializers.Serializer):
+    analysis_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=STATUS_VALUES)
+    estimated_time = serializers.IntegerField(help_text="Seconds")
+    message = serializers.CharField()
+
+
+class AnalysisStatusSerializer(serializers.Serializer):
+    analysis_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=STATUS_VALUES)
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    media_type = serializers.CharField()
+    source_url = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    result_summary = serializers.DictField(allow_null=True)
+    error_message = serializers.CharField(allow_null=True)
+
+
+class HistoryItemSerializer(serializers.Serializer):
+    analysis_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=STATUS_VALUES)
+    media_type = serializers.CharField()
+    prompt = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class PaginationSerializer(serializers.Serializer):
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    total = serializers.IntegerField()
+    total_pages = serializers.IntegerField()
+
+
+class HistoryResponseSerializer(serializers.Serializer):
+    data = HistoryItemSerializer(many=True)
+    pagination = PaginationSerializer()
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, default=1)
+    per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    status = serializers.ChoiceField(choices=STATUS_VALUES, required=False)
+    media_type = serializers.ChoiceField(choices=AnalysisMediaType.values, required=False)
+    date_from = serializers.DateTimeField(required=False)
+    date_to = serializers.DateTimeField(required=False)
+    sort_by = serializers.ChoiceField(choices=sorted(SORT_FIELDS), default="created_at")
+    order = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
+
+
+def _unprocessable(serializer: serializers.Serializer) -> ApiError:
+    field, problems = next(iter(serializer.errors.items()))
+    return ApiError(
+        status_code=422, code="validation_error", message=f"{field}: {problems[0]}", details=serializer.errors
+    )
+
+
+def _analysis_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(status_code=400, code="invalid_uuid", message="The analysis id is not a valid UUID.")
+
+
+class AnalyzeView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=AnalyzeRequestSerializer,
+        responses={202: AnalyzeResponseSerializer, 400: OpenApiResponse(description="Missing fields"), 422: None},
+    )
+    def post(self, request):
+        body = AnalyzeRequestSerializer(data=request.data)
+        if not body.is_valid():
+            missing = [field for field, errors in body.errors.items() if any(e.code == "required" for e in errors)]
+            if missing:
+                raise ApiError(
+                    status_code=400,
+                    code="invalid_request",
+                    message=f"Missing required fields: {', '.join(missing)}.",
+                    details=body.errors,
+                )
+            raise _unprocessable(body)
+        data = body.validated_data
+        if data["media_type"] not in AnalysisMediaType.values:
+            raise ApiError(
+                status_code=422,
+                code="validation_error",
+                message=f"media_type must be one of {', '.join(AnalysisMediaType.values)}.",
+            )
+        try:
+            video = media_analysis_create(
+                owner=request.user,
+                media_url=data["media_url"],
+                media_type=data["media_type"],
+                prompt=data["prompt"],
+                config=data["config"],
+                options=data["options"],
+            )
+        except AnalysisRefused as refused:
+            raise ApiError(status_code=refused.status_code, code=refused.code, message=refused.message)
+        response = {
+            "analysis_id": video.pk,
+            "status": analysis_status(video),
+            "estimated_time": estimate_processing_time(media_type=data["media_type"], video=video),
+            "message": f"Analysis queued. Check status with /api/media/status/{video.pk}",
+        }
+        return Response(AnalyzeResponseSerializer(response).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _video_or_error(request, analysis_id: uuid.UUID, *, gone_message: str) -> Video:
+    visibility = video_visibility(user=request.user, video_id=analysis_id)
+    if visibility is None:
+        raise ApiError(status_code=404, code="not_found", message="Analysis does not exist.")
+    if visibility == "deleted":
+        raise ApiError(status_code=410, code="gone", message=gone_message)
+    return Video.objects.select_related("analysis_request").get(pk=analysis_id)
+
+
+class AnalysisStatusView(APIView):
+    @extend_schema(responses={200: AnalysisStatusSerializer, 400: None, 404: None, 410: None})
+    def get(self, request, analysis_id: str):
+        video = _video_or_error(request, _analysis_id(analysis_id), gone_message="Analysis was deleted.")
+        state = analysis_status(video)
+        completed_at, result_summary = analysis_result(video=video, completed=state == "completed")
+        body = {
+            "analysis_id": video.pk,
+            "status": state,
+            "progress": 100 if state == "completed" else int(video.progress_percentage),
+            "media_type": "video",
+            "source_url": video.source_url or None,
+            "created_at": video.created_at,
+            "updated_at": video.updated_at,
+            "completed_at": completed_at,
+            "result_summary": result_summary,
+            "error_message": video.last_error_message or None if state == "failed" else None,
+        }
+        return Response(AnalysisStatusSerializer(body).data)
+
+
+class AnalysisDeleteView(APIView):
+    @extend_schema(responses={204: None, 400: None, 404: None, 410: None})
+    def delete(self, request, analysis_id: str):
+        video_id = _analysis_id(analysis_id)
+        _video_or_error(request, video_id, gone_message="Analysis already deleted.")
+        try:
+            video_soft_delete(video_id=video_id, actor=request.user)
+        except VideoAlreadyDeleted:
+            raise ApiError(status_code=410, code="gone", message="Analysis already deleted.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AnalysisHistoryView(APIView):
+    @extend_schema(parameters=[HistoryQuerySerializer], responses={200: HistoryResponseSerializer, 422: None})
+    def get(self, request):
+        query = HistoryQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            raise _unprocessable(query)
+        q = query.validated_data
+        videos = analysis_history(
+            user=request.user,
+            status=q.get("status"),
+            media_type=q.get("media_type"),
+            date_from=q.get("date_from"),
+            date_to=q.get("date_to"),
+            sort_by=SORT_FIELDS[q["sort_by"]],
+            descending=q["order"] == "desc",
+        )
+        total = videos.count()
+        per_page, page = q["per_page"], q["page"]
+        start = (page - 1) * per_page
+        rows = analysis_history_page(analyses=videos, start=start, stop=start + per_page)
+        when = _DATETIME.to_representation
+        data = [
+            {
+                "analysis_id": str(row["id"]),
+                "status": "deleted" if row["deleted_at"] is not None else STATUS_FOR_STATE[row["workflow_state"]],
+                "media_type": "video",
+                "prompt": row["analysis_request__prompt"] or "",
+                "created_at": when(row["created_at"]),
+                "completed_at": when(row["completed_at"])
+                if row["completed_at"] and STATUS_FOR_STATE[row["workflow_state"]] == "completed"
+                else None,
+            }
+            for row in rows
+        ]
+        body = {
+            "data": data,  # built directly: HistoryItemSerializer documents it
+            "pagination": {
+                "page": page,
+                "per_page": per_page,
+                "total": total,
+                "total_pages": math.ceil(total / per_page) if total else 0,
+            },
+        }
+        return Response(body)

@@ -1,0 +1,213 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+class WorkflowState(models.TextChoices):
+    INITIALIZING = "initializing", "Initializing"
+    UPLOADING = "uploading", "Uploading"
+    UPLOADED = "uploaded", "Uploaded"
+    VALIDATING = "validating", "Validating"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    ARCHIVED = "archived", "Archived"
+
+
+LIVE_STATES = (
+    WorkflowState.INITIALIZING,
+    WorkflowState.UPLOADING,
+    WorkflowState.UPLOADED,
+    WorkflowState.VALIDATING,
+    WorkflowState.PROCESSING,
+)
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class DataClassification(models.TextChoices):
+    PUBLIC = "public", "Public"
+    INTERNAL = "internal", "Internal"
+    CONFIDENTIAL = "confidential", "Confidential"
+    RESTRICTED = "restricted", "Restricted"
+
+
+CONTAINER_EXTENSIONS = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/3gpp": "3gp",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+    "video/x-msvideo": "avi",
+    "video/mpeg": "mpg",
+    "video/mp2t": "ts",
+    "video/x-flv": "flv",
+    "video/ogg": "ogv",
+    "video/x-ms-asf": "wmv",
+}
+
+
+def video_upload_path(instance: "Video", filename: str) -> str:
+    # Neither the client's name nor its extension reaches the disk: the id names the file and
+    # the sniffed container gives the extension, so no path trick or ".exe" is ever stored.
+    extension = CONTAINER_EXTENSIONS.get(instance.mime_type, "bin")
+    return f"videos/{instance.id.hex[:2]}/{instance.id}.{extension}"
+
+
+class Video(ConcurrentTransitionMixin, models.Model):
+    """An uploaded video and where it stands in the processing workflow.
+
+    `workflow_state` only moves through the transition methods below; the
+    services in `videos.services.transitions` call them under a row lock and
+    record history, audit and events in the same transaction.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="videos")
+    title = models.CharField(max_length=255, blank=True)
+    original_filename = models.CharField(max_length=500, blank=True)
+    file = models.FileField(upload_to=video_upload_path, max_length=500, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    file_hash = models.CharField(max_length=64, blank=True, db_index=True, help_text="SHA-256 of the file")
+    mime_type = models.CharField(max_length=100, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+
+    workflow_state = FSMField(
+        max_length=20,
+        choices=WorkflowState.choices,
+        default=WorkflowState.INITIALIZING,
+        protected=True,
+        db_index=True,
+    )
+    current_stage = models.CharField(max_length=30, blank=True)
+    progress_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    last_error_message = models.TextField(blank=True)
+    needs_review = models.BooleanField(default=False, help_text="A failure that needs a person to look at it")
+    last_event_seq = models.PositiveBigIntegerField(
+        default=0, help_text="Sequence number of the latest event emitted for this video"
+    )
+
+    duration_seconds = models.FloatField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    frame_count = models.PositiveIntegerField(null=True, blank=True)
+    codec = models.CharField(max_length=50, blank=True)
+    container = models.CharField(max_length=100, blank=True)
+    rotation = models.SmallIntegerField(default=0, help_text="Display rotation in degrees")
+    has_audio = models.BooleanField(null=True, blank=True)
+
+    objects_detected_count = models.PositiveIntegerField(default=0)
+    annotations_count = models.PositiveIntegerField(default=0)
+    total_processing_seconds = models.FloatField(null=True, blank=True)
+    frames_per_second_processed = models.FloatField(null=True, blank=True)
+
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    expiry_date = models.DateTimeField(null=True, blank=True, db_index=True)
+    retention_policy = models.CharField(max_length=100, blank=True, default="standard")
+    data_classification = models.CharField(
+        max_length=20, choices=DataClassification.choices, default=DataClassification.INTERNAL
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="video_owner_created_idx"),
+            # API list/history filtered by state, newest first, live rows only.
+            models.Index(
+                fields=["owner", "workflow_state", "-created_at"],
+                name="video_owner_state_created_idx",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.original_filename or str(self.id)
+
+    def save(self, *args, **kwargs) -> None:
+        # last_event_seq is only ever advanced by an atomic UPDATE in the event
+        # service; a whole-row save from a stale instance must not roll it back.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "last_event_seq"
+            ]
+        super().save(*args, **kwargs)
+
+    @property
+    def is_live(self) -> bool:
+        return self.workflow_state in LIVE_STATES
+
+    # Transitions. Their bodies stay empty: the services own the side effects.
+
+    @transition(field=workflow_state, source=WorkflowState.INITIALIZING, target=WorkflowState.UPLOADING)
+    def start_upload(self) -> None:
+        pass
+
+    @transition(field=workflow_state, source=WorkflowState.UPLOADING, target=WorkflowState.UPLOADED)
+    def finish_upload(self) -> None:
+        pass
+
+    @transition(
+        field=workflow_state,
+        source=[WorkflowState.UPLOADED, WorkflowState.FAILED],
+        target=WorkflowState.VALIDATING,
+    )
+    def start_validation(self) -> None:
+        pass
+
+    @transition(
+        field=workflow_state,
+        source=[WorkflowState.VALIDATING, WorkflowState.FAILED],
+        target=WorkflowState.PROCESSING,
+    )
+    def start_processing(self) -> None:
+        pass
+
+    @transition(field=workflow_state, source=WorkflowState.PROCESSING, target=WorkflowState.COMPLETED)
+    def complete(self) -> None:
+        pass
+
+    @transition(field=workflow_state, source=list(LIVE_STATES), target=WorkflowState.FAILED)
+    def fail(self) -> None:
+        pass
+
+    @transition(
+        field=workflow_state,
+        source=[WorkflowState.COMPLETED, WorkflowState.FAILED],
+        target=WorkflowState.ARCHIVED,
+    )
+    def archive(self) -> None:
+        pass
+
+
+class VideoStateTransition(models.Model):
+    """One move of a video's workflow state: the history shown on its timeline."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="state_transitions")
+    from_state = models.CharField(max_length=20, choices=WorkflowState.choices)
+    to_state = models.CharField(max_length=20, choices=WorkflowState.choices)
+    transition = models.CharField(max_length=40)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["video", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.video_id}: {self.from_state} -> {self.to_state}"
+
+
+from videos.models_access import AccountProfile, ApiKey, MediaAnalysisRequest, Role  # noqa: E402,F401  (models of this app)

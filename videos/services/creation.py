@@ -1,0 +1,156 @@
+"""Creating a video from an upload and handing it to the pipeline."""
+
+import hashlib
+import logging
+import os
+import unicodedata
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from audit.models import StorageOperationType
+from audit.services import audit_record, storage_operation
+from notifications.models import EventType
+from videos.models import Priority, Video
+from videos.services.transitions import video_lock, video_transition
+from videos.sniffing import sniff_file
+
+if TYPE_CHECKING:
+    from processing.services.jobs import JobOptions
+
+logger = logging.getLogger(__name__)
+
+
+class VideoRejected(Exception):
+    """An upload refused before anything was stored; `status_code` is the HTTP answer."""
+
+    def __init__(self, *, code: str, message: str, status_code: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+
+
+def clean_filename(name: str) -> str:
+    """The client's file name reduced to a safe display name (no directories, no control characters)."""
+    base = os.path.basename(name.replace("\\", "/"))
+    base = "".join(ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C")
+    return base.strip()[:255] or "upload"
+
+
+def _file_sha256(uploaded_file: UploadedFile) -> str:
+    existing = getattr(uploaded_file, "sha256", None)
+    if existing:
+        return existing
+    digest = hashlib.sha256()
+    for chunk in uploaded_file.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _validate_upload(uploaded_file: UploadedFile) -> str:
+    if not uploaded_file.size:
+        raise VideoRejected(code="empty_file", message="The uploaded file is empty.")
+    if uploaded_file.size > settings.VIDEO_MAX_UPLOAD_BYTES:
+        raise VideoRejected(
+            code="file_too_large",
+            message=f"The file is larger than the limit of {settings.VIDEO_MAX_UPLOAD_BYTES} bytes.",
+            status_code=413,
+        )
+    mime_type = sniff_file(uploaded_file)
+    if mime_type is None:
+        raise VideoRejected(
+            code="unsupported_media_type",
+            message="The file is not a video container this platform reads "
+            "(MP4, QuickTime, Matroska/WebM, AVI, MPEG, FLV, Ogg or ASF).",
+            status_code=415,
+        )
+    return mime_type
+
+
+def video_create(
+    *,
+    owner: AbstractBaseUser,
+    uploaded_file: UploadedFile,
+    title: str = "",
+    frame_step: int | None = None,
+    job_options: "JobOptions | None" = None,
+    priority: str = Priority.NORMAL,
+    enqueue: bool = True,
+) -> Video:
+    """Store an uploaded video and queue its processing.
+
+    Raises VideoRejected, storing nothing, when the upload is not a video we can take.
+    """
+    mime_type = _validate_upload(uploaded_file)
+    filename = clean_filename(uploaded_file.name or "")
+    file_hash = _file_sha256(uploaded_file)
+
+    with transaction.atomic():
+        video = Video.objects.create(
+            owner=owner,
+            title=(title or os.path.splitext(filename)[0])[:255],
+            original_filename=filename,
+            size_bytes=uploaded_file.size,
+            file_hash=file_hash,
+            mime_type=mime_type,
+            priority=priority,
+            current_stage="upload",
+        )
+        audit_record(
+            action="video.create",
+            obj=video,
+            actor=owner,
+            new_values={"title": video.title, "size_bytes": video.size_bytes, "file_hash": file_hash},
+        )
+        video_transition(
+            video_id=video.pk,
+            transition_name="start_upload",
+            actor=owner,
+            event_type=EventType.UPLOAD_STARTED,
+            event_data={"title": video.title, "filename": filename, "size_bytes": uploaded_file.size},
+        )
+
+    try:
+        uploaded_file.seek(0)
+        stored_name = video.file.field.upload_to(video, filename)
+        with storage_operation(
+            operation=StorageOperationType.UPLOAD,
+            path=stored_name,
+            video_id=video.pk,
+            size_bytes=uploaded_file.size,
+            actor=owner,
+        ):
+            video.file.save(stored_name, uploaded_file, save=False)
+    except OSError as exc:
+        logger.exception("storing video %s failed", video.pk)
+        video_transition(
+            video_id=video.pk,
+            transition_name="fail",
+            actor=owner,
+            reason=f"The file could not be stored: {exc.strerror or exc}",
+            event_type=EventType.PROCESSING_FAILED,
+        )
+        raise
+
+    from processing.services.jobs import JobOptions, job_create
+
+    options = job_options or JobOptions(frame_step=frame_step or settings.DEFAULT_FRAME_STEP)
+
+    with transaction.atomic():
+        locked = video_lock(video_id=video.pk)
+        locked.file.name = video.file.name
+        locked.save(update_fields=["file", "updated_at"])
+        video = video_transition(
+            video_id=video.pk,
+            transition_name="finish_upload",
+            actor=owner,
+            event_type=EventType.UPLOAD_COMPLETED,
+            event_data={"file_hash": file_hash, "size_bytes": uploaded_file.size},
+        )
+        job_create(video=video, options=options, actor=owner, enqueue=enqueue)
+    logger.info("video %s stored (%s bytes, sha256 %s)", video.pk, video.size_bytes, file_hash)
+    return video

@@ -1,0 +1,46 @@
+"""Soft deletion: the row stays (with its results) but the video answers 410 from then on."""
+
+import contextlib
+import logging
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from videos.models import Video
+from videos.services.transitions import video_lock
+
+logger = logging.getLogger(__name__)
+
+
+class VideoAlreadyDeleted(Exception):
+    pass
+
+
+def video_soft_delete(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
+    """Mark the video deleted, stopping its processing first when it is still live.
+
+    Raises VideoAlreadyDeleted (changing nothing) for a video deleted before.
+    """
+    from processing.services.jobs import JobRefused, job_cancel
+
+    with transaction.atomic():
+        video = video_lock(video_id=video_id)
+        if video.deleted_at is not None:
+            raise VideoAlreadyDeleted(str(video.pk))
+        if video.is_live:
+            with contextlib.suppress(JobRefused):
+                job_cancel(video_id=video.pk, actor=actor)
+            video = video_lock(video_id=video_id)
+        video.deleted_at = timezone.now()
+        video.save(update_fields=["deleted_at", "updated_at"])
+        audit_record(
+            action="video.delete",
+            obj=video,
+            actor=actor,
+            old_values={"deleted_at": None},
+            new_values={"deleted_at": video.deleted_at.isoformat()},
+        )
+    logger.info("video %s soft-deleted by %s", video.pk, getattr(actor, "pk", None))
+    return video

@@ -1,0 +1,175 @@
+"""Creating a video from a `source_url`, synchronously and within tight limits.
+
+Every hop is checked before it is fetched: http/https only; the host is resolved here and each of its
+addresses must be public (no loopback, private, link-local, multicast, reserved, shared or metadata
+ranges) unless settings.URL_IMPORT_ALLOWED_NETWORKS names its network; the connection then goes to that
+very address (no second DNS lookup a rebinding attack could answer differently), with TLS still checked
+against the host name. Redirects are followed here, hop by hop, with the same checks. The body streams to
+a temporary file (never into memory) under VIDEO_MAX_UPLOAD_BYTES and an overall deadline, its first bytes
+are sniffed before the rest is fetched, and the file is handed to `video_create`.
+
+Synchronous on purpose: the client learns at once whether the URL was taken, and the limits (size, time,
+redirects) bound what a request may cost; processing itself is queued as for uploads.
+"""
+
+import hashlib
+import logging
+import socket
+import tempfile
+import time
+from urllib.parse import unquote, urljoin, urlsplit
+
+import urllib3
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+
+from audit.models import StorageOperationType
+from audit.services import storage_operation
+from mediaplatform.outbound import address_allowed, host_header, pinned_connection_pool
+from videos.models import Video
+from videos.services.creation import VideoRejected, clean_filename, video_create
+from videos.sniffing import SNIFF_BYTES, sniff_video_mime_type
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 256 * 1024
+USER_AGENT = "mediaplatform-url-import/1.0"
+
+
+def _refuse(message: str, *, code: str = "source_url_refused", status_code: int = 400) -> VideoRejected:
+    return VideoRejected(code=code, message=message, status_code=status_code)
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise _refuse(f"The host {host!r} could not be resolved.", code="source_url_unresolvable")
+    addresses = sorted({info[4][0] for info in infos})
+    refused = [a for a in addresses if not address_allowed(a)]
+    if refused or not addresses:
+        logger.warning("source_url host %s resolves to refused addresses %s", host, refused)
+        raise _refuse(f"The host {host!r} resolves to an address that may not be fetched from.")
+    return addresses
+
+
+def _check_url(url: str) -> tuple[str, str, int, str]:
+    if len(url) > 2000:
+        raise _refuse("The URL is longer than 2000 characters.", code="invalid_source_url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise _refuse("The URL is not valid.", code="invalid_source_url")
+    if parts.scheme not in {"http", "https"}:
+        raise _refuse("Only http and https URLs are fetched.", code="invalid_source_url")
+    if not parts.hostname or parts.username or parts.password:
+        raise _refuse("The URL needs a host and no credentials.", code="invalid_source_url")
+    port = port or (443 if parts.scheme == "https" else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, target
+
+
+def _open(url: str, deadline: float) -> tuple[urllib3.BaseHTTPResponse, str]:
+    """The response of the final hop (status 200), and its URL."""
+    for _hop in range(settings.URL_IMPORT_MAX_REDIRECTS + 1):
+        scheme, host, port, target = _check_url(url)
+        address = _resolve(host, port)[0]
+        remaining = max(0.5, deadline - time.monotonic())
+        timeout = urllib3.Timeout(connect=min(10.0, remaining), read=min(30.0, remaining))
+        pool = pinned_connection_pool(scheme=scheme, host=host, port=port, address=address, timeout=timeout)
+        try:
+            response = pool.urlopen(
+                "GET",
+                target,
+                headers={"Host": host_header(host, port), "User-Agent": USER_AGENT, "Accept": "video/*, */*"},
+                redirect=False,
+                preload_content=False,
+                retries=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise _refuse(
+                f"Fetching the URL failed: {exc.__class__.__name__}.", code="source_fetch_failed", status_code=422
+            )
+        if response.status in (301, 302, 303, 307, 308):
+            location = response.headers.get("Location")
+            response.release_conn()
+            if not location:
+                raise _refuse("The URL redirected without a Location.", code="source_fetch_failed", status_code=422)
+            url = urljoin(url, location)
+            continue
+        if response.status != 200:
+            response.release_conn()
+            raise _refuse(f"The URL answered HTTP {response.status}.", code="source_fetch_failed", status_code=422)
+        return response, url
+    raise _refuse("The URL redirected too many times.", code="source_fetch_failed", status_code=422)
+
+
+def _download(url: str) -> tuple[UploadedFile, str]:
+    limit = settings.VIDEO_MAX_UPLOAD_BYTES
+    deadline = time.monotonic() + settings.URL_IMPORT_TIMEOUT_SECONDS
+    response, final_url = _open(url, deadline)
+    too_large = _refuse(f"The file is larger than the limit of {limit} bytes.", code="file_too_large", status_code=413)
+    try:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        digest = hashlib.sha256()
+        handle = tempfile.NamedTemporaryFile(suffix=".download", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115
+        size = 0
+        head = b""
+        try:
+            for chunk in response.stream(CHUNK_BYTES):
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                    if len(head) >= SNIFF_BYTES and sniff_video_mime_type(head) is None:
+                        raise _refuse(
+                            "The URL does not serve a video container this platform reads.",
+                            code="unsupported_media_type",
+                            status_code=415,
+                        )
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                if time.monotonic() > deadline:
+                    raise _refuse(
+                        f"The download took longer than {settings.URL_IMPORT_TIMEOUT_SECONDS:g} s.",
+                        code="source_fetch_timeout",
+                        status_code=422,
+                    )
+                digest.update(chunk)
+                handle.write(chunk)
+        except urllib3.exceptions.HTTPError as exc:
+            handle.close()
+            raise _refuse(
+                f"The download failed: {exc.__class__.__name__}.", code="source_fetch_failed", status_code=422
+            )
+        except BaseException:
+            handle.close()
+            raise
+    finally:
+        response.release_conn()
+    handle.flush()
+    handle.seek(0)
+    name = clean_filename(unquote(urlsplit(final_url).path.rsplit("/", 1)[-1]) or "download")
+    uploaded = UploadedFile(file=handle, name=name, content_type=response.headers.get("Content-Type"), size=size)
+    uploaded.sha256 = digest.hexdigest()
+    return uploaded, final_url
+
+
+def video_import_from_url(
+    *, owner: AbstractBaseUser, source_url: str, title: str = "", frame_step: int | None = None, **create_kwargs
+) -> Video:
+    """Fetch the URL within the limits and create the video from it. Raises VideoRejected, storing nothing."""
+    with storage_operation(operation=StorageOperationType.DOWNLOAD, path=source_url, actor=owner) as download:
+        uploaded, final_url = _download(source_url)
+        download.size_bytes = uploaded.size
+    try:
+        video = video_create(owner=owner, uploaded_file=uploaded, title=title, frame_step=frame_step, **create_kwargs)
+    finally:
+        uploaded.close()
+    Video.objects.filter(pk=video.pk).update(source_url=source_url[:2000])
+    video.source_url = source_url[:2000]
+    logger.info("video %s imported from %s (final %s)", video.pk, source_url, final_url)
+    return video

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from videos import views
+
+urlpatterns = [
+    path("stats/", views.StatsView.as_view(), name="stats"),
+    path("videos/", views.VideoListCreateView.as_view(), name="video-list"),
+    path("videos/<uuid:video_id>/", views.VideoDetailView.as_view(), name="video-detail"),
+    path("videos/<uuid:video_id>/detections/", views.VideoDetectionListView.as_view(), name="video-detections"),
+]

@@ -1,0 +1,146 @@
+import logging
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mediaplatform.api.errors import ApiError
+from videos.filters import VideoListFilterSerializer, video_filter
+from videos.models import Video
+from videos.selectors import (
+    detection_list_for_video,
+    video_get_for_user,
+    video_list_for_user,
+    video_stats,
+    video_visibility,
+)
+from videos.serializers import (
+    DetectionSerializer,
+    StatsQuerySerializer,
+    StatsSerializer,
+    VideoCreateSerializer,
+    VideoDetailSerializer,
+    VideoListSerializer,
+)
+from videos.services.creation import VideoRejected, video_create
+from videos.services.deletion import VideoAlreadyDeleted, video_soft_delete
+from videos.services.url_import import video_import_from_url
+
+logger = logging.getLogger(__name__)
+
+
+def video_for_request(request, video_id) -> Video:
+    """The video with everything its detail shows; 404 when the user may not see it, 410 once deleted."""
+    try:
+        return video_get_for_user(user=request.user, video_id=video_id)
+    except Video.DoesNotExist:
+        raise video_missing(request, video_id)
+
+
+def video_missing(request, video_id) -> ApiError:
+    if video_visibility(user=request.user, video_id=video_id) == "deleted":
+        return ApiError(status_code=410, code="gone", message="This video was deleted.")
+    return ApiError(status_code=404, code="not_found", message="No such video.")
+
+
+def rejected(exc: VideoRejected) -> ApiError:
+    return ApiError(status_code=exc.status_code, code=exc.code, message=exc.message)
+
+
+class VideoListCreateView(generics.ListAPIView):
+    serializer_class = VideoListSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        filters = VideoListFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return video_filter(video_list_for_user(user=self.request.user), filters.validated_data)
+
+    @extend_schema(parameters=[VideoListFilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": VideoCreateSerializer, "application/json": VideoCreateSerializer},
+        responses={201: VideoDetailSerializer},
+    )
+    def post(self, request):
+        if getattr(request, "upload_too_large", False):
+            raise ApiError(status_code=413, code="file_too_large", message="The file is larger than the upload limit.")
+        create = VideoCreateSerializer(data=request.data)
+        create.is_valid(raise_exception=True)
+        data = create.validated_data
+        if "file" in data and data.get("source_url"):
+            raise ApiError(status_code=400, code="invalid", message="Send either a file or a source_url, not both.")
+        try:
+            if data.get("source_url"):
+                video = video_import_from_url(
+                    owner=request.user,
+                    source_url=data["source_url"],
+                    title=data.get("title", ""),
+                    frame_step=data.get("frame_step"),
+                )
+            elif "file" in data:
+                video = video_create(
+                    owner=request.user,
+                    uploaded_file=data["file"],
+                    title=data.get("title", ""),
+                    frame_step=data.get("frame_step"),
+                )
+            else:
+                raise ApiError(
+                    status_code=400,
+                    code="file_missing",
+                    message="Send the video in the multipart field 'file', or give a 'source_url'.",
+                )
+        except VideoRejected as exc:
+            logger.info("video creation by %s refused: %s", request.user.pk, exc.code)
+            raise rejected(exc)
+        body = VideoDetailSerializer(video_get_for_user(user=request.user, video_id=video.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class VideoDetailView(generics.RetrieveDestroyAPIView):
+    serializer_class = VideoDetailSerializer
+
+    def get_object(self):
+        return video_for_request(self.request, self.kwargs["video_id"])
+
+    @extend_schema(responses={204: None, 404: None, 410: None})
+    def delete(self, request, video_id):
+        if video_visibility(user=request.user, video_id=video_id) is None:
+            raise ApiError(status_code=404, code="not_found", message="No such video.")
+        try:
+            video_soft_delete(video_id=video_id, actor=request.user)
+        except VideoAlreadyDeleted:
+            raise ApiError(status_code=410, code="gone", message="This video was already deleted.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class VideoDetectionListView(generics.ListAPIView):
+    serializer_class = DetectionSerializer
+
+    def get_queryset(self):
+        video = video_for_request(self.request, self.kwargs["video_id"])
+        return detection_list_for_video(video=video)
+
+
+class StatsView(APIView):
+    """Videos per state, average processing time and objects detected, for the last 24 hours or a window."""
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses={200: StatsSerializer})
+    def get(self, request):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        created_to = query.validated_data.get("to") or timezone.now()
+        created_from = query.validated_data.get("from") or created_to - timedelta(hours=24)
+        if created_from >= created_to:
+            raise ApiError(status_code=400, code="invalid", message="from must come before to.")
+        stats = video_stats(user=request.user, created_from=created_from, created_to=created_to)
+        return Response(StatsSerializer(stats).data)

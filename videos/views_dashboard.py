@@ -1,0 +1,102 @@
+"""The dashboard's HTML pages and the small JSON reads they need beyond the API."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from processing.models import RecoveryStrategy
+from processing.services.jobs import video_allowed_actions
+from videos.filters import VideoListFilterSerializer, video_filter
+from videos.models import Video, WorkflowState
+from videos.selectors import video_latest_job, video_list_for_user
+from videos.selectors_dashboard import (
+    FRAMES_PER_CHUNK,
+    dashboard_figures,
+    detection_job_for_video,
+    detections_packed,
+    video_for_page,
+)
+
+EXPORT_FORMATS = ["coco", "yolo", "mot"]
+
+
+@login_required
+def dashboard(request):
+    """Figures of the last 24 hours, the upload form and the user's videos (filtered by `state`, `search`)."""
+    params = request.GET.copy()
+    for key in [key for key, value in params.items() if not value.strip()]:
+        del params[key]  # an empty box in the form means "any"
+    filters = VideoListFilterSerializer(data=params)
+    videos = video_list_for_user(user=request.user)
+    filter_error = ""
+    if filters.is_valid():
+        videos = video_filter(videos, filters.validated_data)
+    else:
+        filter_error = "Those filters are not valid; showing every video."
+    return render(
+        request,
+        "dashboard.html",
+        {
+            "videos": videos[:100],
+            "stats": dashboard_figures(user=request.user),
+            "states": WorkflowState.choices,
+            "selected_state": request.GET.get("state", ""),
+            "search": request.GET.get("search", ""),
+            "filter_error": filter_error,
+        },
+    )
+
+
+def _video_or_404(request, video_id) -> Video:
+    try:
+        return video_for_page(user=request.user, video_id=video_id)
+    except Video.DoesNotExist:
+        raise Http404("No such video.")
+
+
+@require_safe
+@login_required
+def video_page(request, video_id):
+    """A video: the player with its boxes, the stage timeline, live progress, errors, the chart, the actions."""
+    video = _video_or_404(request, video_id)
+    job = video_latest_job(video=video)
+    return render(
+        request,
+        "video_detail.html",
+        {
+            "video": video,
+            "job": job,
+            "stages": list(job.stages.all()) if job else [],
+            "allowed_actions": video_allowed_actions(video=video),
+            "export_formats": EXPORT_FORMATS,
+            "recovery_labels": dict(RecoveryStrategy.choices),
+        },
+    )
+
+
+def _bad_request(message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": "invalid", "message": message, "details": {}}}, status=400)
+
+
+@require_safe
+@login_required
+def video_detections(request, video_id):
+    """Detections packed per frame for the player: `?start=<frame>&job=<run id>`; follow `next_frame`."""
+    video = _video_or_404(request, video_id)
+    try:
+        start = int(request.GET.get("start", "0"))
+        if start < 0:
+            raise ValueError
+    except ValueError:
+        return _bad_request("start must be a frame index (an integer >= 0).")
+    try:
+        job = detection_job_for_video(video=video, job_id=request.GET.get("job") or None)
+    except ValidationError:
+        return _bad_request("job must be a run id (a UUID).")
+    if job is None:
+        if request.GET.get("job"):
+            raise Http404("No such run of this video.")
+        return JsonResponse({"job_id": None, "start_frame": start, "next_frame": None, "classes": [], "frames": {}})
+    return JsonResponse(detections_packed(job=job, start_frame=start, frame_limit=FRAMES_PER_CHUNK))
