@@ -1,0 +1,349 @@
+"""Object detection with ultralytics YOLO networks, loaded once per worker process from a path on disk.
+
+The fast path skips ultralytics' per-image predictor: frames arrive already
+scaled by the decoder, are padded into one batch tensor, run through the
+network (PyTorch, or ONNX Runtime on CPU), and go through ultralytics' own
+NMS. Tracking needs ultralytics' stateful tracker and uses `YOLO.track`.
+"""
+
+import functools
+import hashlib
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+STRIDE = 32
+PAD_VALUE = 114  # ultralytics' letterbox grey, so results match its own preprocessing
+
+
+class DetectorUnavailable(Exception):
+    """The configured model cannot be loaded."""
+
+
+class DetectorError(Exception):
+    """The model failed while running on a batch."""
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    weights: str
+    architecture: str
+    image_size: int
+    confidence: float
+    device: str
+    max_detections: int = 300
+    iou_threshold: float = 0.7
+    backend: str = "auto"  # "auto" (ONNX on CPU, PyTorch on CUDA), "torch", or "onnx"
+    name: str = ""
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "DetectorConfig":
+        values = {
+            "weights": settings.DETECTOR_WEIGHTS,
+            "architecture": settings.DETECTOR_ARCHITECTURE,
+            "image_size": settings.DETECTOR_IMAGE_SIZE,
+            "confidence": settings.DETECTOR_CONFIDENCE,
+            "device": settings.DETECTOR_DEVICE,
+            "max_detections": settings.DETECTOR_MAX_DETECTIONS,
+            "iou_threshold": settings.DETECTOR_IOU_THRESHOLD,
+            "backend": settings.DETECTOR_BACKEND,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def model_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.weights:
+            return Path(self.weights).name
+        return f"{Path(self.architecture).stem} (untrained)"
+
+
+@dataclass(frozen=True)
+class FrameDetections:
+    boxes_xyxy: np.ndarray  # (n, 4) float pixels in the original frame
+    confidences: np.ndarray  # (n,)
+    class_ids: np.ndarray  # (n,) int
+    track_ids: np.ndarray | None = None  # (n,) int when tracking
+
+
+@dataclass(frozen=True)
+class InputGeometry:
+    """How original frames map onto the network's input."""
+
+    source_width: int
+    source_height: int
+    scaled_width: int
+    scaled_height: int
+    input_width: int
+    input_height: int
+
+    @property
+    def scale(self) -> float:
+        return self.scaled_width / self.source_width
+
+    @classmethod
+    def for_source(cls, *, width: int, height: int, image_size: int) -> "InputGeometry":
+        ratio = min(image_size / width, image_size / height)
+        scaled_width = max(1, round(width * ratio))
+        scaled_height = max(1, round(height * ratio))
+        return cls(
+            source_width=width,
+            source_height=height,
+            scaled_width=scaled_width,
+            scaled_height=scaled_height,
+            input_width=math.ceil(scaled_width / STRIDE) * STRIDE,
+            input_height=math.ceil(scaled_height / STRIDE) * STRIDE,
+        )
+
+
+def pick_device(requested: str) -> str:
+    if requested:
+        return requested
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_inference_threads(backend: str) -> int:
+    """Threads for the model on CPU.
+
+    ONNX Runtime shares the cores well with the decoder thread, so it takes them all (measured 1.4x
+    faster than one thread on 2 cores); PyTorch's OpenMP threads stall at every barrier when they
+    outnumber the free cores, so it leaves one core to the decoder and the database.
+    """
+    if settings.DETECTOR_CPU_THREADS:
+        return settings.DETECTOR_CPU_THREADS
+    cores = os.cpu_count() or 2
+    return cores if backend == "onnx" else max(1, cores - 1)
+
+
+def default_batch_size(device: str) -> int:
+    configured = settings.DETECTOR_BATCH_SIZE
+    if configured:
+        return configured
+    return 32 if device.startswith("cuda") else 4
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class _OnnxSession:
+    session: object
+    input_name: str
+
+
+class Detector:
+    def __init__(self, config: DetectorConfig):
+        import torch
+        from ultralytics import YOLO
+
+        self.config = config
+        self.device = pick_device(config.device)
+        self.half = self.device.startswith("cuda")
+        if not self.half:
+            torch.set_num_threads(cpu_inference_threads("torch"))
+        if config.weights:
+            if not Path(config.weights).is_file():
+                raise DetectorUnavailable(f"Model weights not found at {config.weights}")
+            source = config.weights
+        else:
+            # An architecture file builds a randomly initialised network: the whole
+            # inference path runs, offline, before trained weights exist.
+            source = config.architecture
+        try:
+            if not config.weights:
+                # Seeded, so every worker builds the same untrained network and runs agree.
+                torch.manual_seed(0)
+            self.yolo = YOLO(source, task="detect")
+            network = self.yolo.model
+            if not isinstance(network, torch.nn.Module):
+                raise DetectorUnavailable(f"{source} is not a PyTorch detection model")
+            network = network.fuse() if hasattr(network, "fuse") else network
+            network = network.to(self.device).eval()
+            self.network = network.half() if self.half else network.float()
+        except DetectorUnavailable:
+            raise
+        except Exception as exc:
+            raise DetectorUnavailable(f"Model {source} could not be loaded: {exc}") from exc
+        self.class_names = {int(k): str(v) for k, v in self.yolo.names.items()}
+        self.class_count = len(self.class_names)
+        # ONNX Runtime measured faster than PyTorch on CPU here (bench/pipeline.py); on CUDA, PyTorch in fp16.
+        self.backend = "torch" if self.device.startswith("cuda") or config.backend == "torch" else "onnx"
+        self._onnx_sessions: dict[tuple[int, int], _OnnxSession] = {}
+        self._tracking_geometry: InputGeometry | None = None
+        logger.info("detector %s loaded on %s (%s backend)", config.model_name, self.device, self.backend)
+
+    @property
+    def name(self) -> str:
+        return self.config.model_name
+
+    # -- batched detection -----------------------------------------------------
+
+    def detect(self, images: list[np.ndarray], geometry: InputGeometry) -> list[FrameDetections]:
+        """Detect objects in frames already scaled to `geometry` (RGB, uint8)."""
+        if not images:
+            return []
+        try:
+            batch = self._pad_batch(images, geometry)
+            raw = self._forward_onnx(batch, geometry) if self.backend == "onnx" else self._forward_torch(batch)
+            return self._postprocess(raw, geometry)
+        except (MemoryError, DetectorUnavailable):
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "OutOfMemoryError":
+                raise
+            raise DetectorError(f"The model failed on a batch of {len(images)} frames: {exc}") from exc
+
+    def _pad_batch(self, images: list[np.ndarray], geometry: InputGeometry) -> np.ndarray:
+        batch = np.full((len(images), geometry.input_height, geometry.input_width, 3), PAD_VALUE, dtype=np.uint8)
+        for slot, image in enumerate(images):
+            batch[slot, : image.shape[0], : image.shape[1]] = image
+        return batch
+
+    def _forward_torch(self, batch: np.ndarray):
+        import torch
+
+        with torch.inference_mode():
+            # NCHW contiguous: a permuted NHWC view makes CPU convolutions several times slower.
+            tensor = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+            tensor = (tensor.half() if self.half else tensor.float()).div_(255.0)
+            output = self.network(tensor)
+            return output[0] if isinstance(output, (list, tuple)) else output
+
+    def _onnx_session(self, geometry: InputGeometry) -> _OnnxSession:
+        key = (geometry.input_height, geometry.input_width)
+        if key not in self._onnx_sessions:
+            import onnxruntime
+
+            path = export_onnx(self, input_height=key[0], input_width=key[1])
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = cpu_inference_threads("onnx")
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            if not self.config.weights:
+                path.unlink(missing_ok=True)  # an untrained network's export is private to this process
+            self._onnx_sessions[key] = _OnnxSession(session, session.get_inputs()[0].name)
+        return self._onnx_sessions[key]
+
+    def _forward_onnx(self, batch: np.ndarray, geometry: InputGeometry):
+        import torch
+
+        onnx = self._onnx_session(geometry)
+        tensor = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        output = onnx.session.run(None, {onnx.input_name: tensor})[0]
+        return torch.from_numpy(output)
+
+    def _postprocess(self, raw, geometry: InputGeometry) -> list[FrameDetections]:
+        from ultralytics.utils.nms import non_max_suppression
+
+        kept = non_max_suppression(
+            raw.float(),
+            conf_thres=self.config.confidence,
+            iou_thres=self.config.iou_threshold,
+            max_det=self.config.max_detections,
+            nc=self.class_count,
+        )
+        scale = geometry.scale
+        results = []
+        for found in kept:
+            found = found.cpu().numpy()
+            boxes = found[:, :4] / scale
+            boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, geometry.source_width)
+            boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, geometry.source_height)
+            results.append(
+                FrameDetections(
+                    boxes_xyxy=boxes.astype(np.float32),
+                    confidences=found[:, 4].astype(np.float32),
+                    class_ids=found[:, 5].astype(np.int64),
+                )
+            )
+        return results
+
+    # -- tracking --------------------------------------------------------------
+
+    def reset_tracking(self) -> None:
+        predictor = getattr(self.yolo, "predictor", None)
+        if predictor is not None and getattr(predictor, "trackers", None):
+            for tracker in predictor.trackers:
+                tracker.reset()
+
+    def track(self, image: np.ndarray, geometry: InputGeometry) -> FrameDetections:
+        """Detect and follow objects in one scaled RGB frame with ByteTrack; frames must come in order."""
+        try:
+            result = self.yolo.track(
+                np.ascontiguousarray(image[..., ::-1]),
+                persist=True,
+                tracker=settings.DETECTOR_TRACKER,
+                imgsz=max(geometry.input_width, geometry.input_height),
+                conf=self.config.confidence,
+                iou=self.config.iou_threshold,
+                max_det=self.config.max_detections,
+                device=self.device,
+                half=self.half,
+                verbose=False,
+            )[0]
+        except Exception as exc:
+            raise DetectorError(f"Tracking failed: {exc}") from exc
+        boxes = result.boxes
+        if boxes.id is None:
+            # With no confirmed track ultralytics hands back the raw detections; a
+            # tracked run reports tracked objects only.
+            return FrameDetections(
+                boxes_xyxy=np.zeros((0, 4), np.float32),
+                confidences=np.zeros(0, np.float32),
+                class_ids=np.zeros(0, np.int64),
+                track_ids=np.zeros(0, np.int64),
+            )
+        track_ids = boxes.id.cpu().numpy().astype(np.int64)
+        return FrameDetections(
+            boxes_xyxy=(boxes.xyxy.cpu().numpy() / geometry.scale).astype(np.float32),
+            confidences=boxes.conf.cpu().numpy().astype(np.float32),
+            class_ids=boxes.cls.cpu().numpy().astype(np.int64),
+            track_ids=track_ids,
+        )
+
+
+def export_onnx(detector: Detector, *, input_height: int, input_width: int) -> Path:
+    """Export the network to ONNX once per weights and input shape; later calls reuse the file."""
+    cache_dir = Path(settings.DETECTOR_ONNX_CACHE_DIR)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if detector.config.weights:
+        identity = file_sha256(detector.config.weights)[:16]
+    else:
+        identity = f"untrained-{os.getpid()}-{id(detector)}"  # random weights: never shared
+    target = cache_dir / f"{identity}-{input_height}x{input_width}.onnx"
+    if target.is_file():
+        return target
+    from ultralytics import YOLO
+
+    # An untrained network must be exported with the very weights this process uses.
+    exporter = YOLO(detector.config.weights, task="detect") if detector.config.weights else detector.yolo
+    exported = exporter.export(
+        format="onnx", imgsz=(input_height, input_width), dynamic=True, simplify=True, device="cpu", verbose=False
+    )
+    temporary = target.with_suffix(f".{os.getpid()}.tmp")
+    Path(exported).replace(temporary)
+    temporary.replace(target)
+    logger.info("exported %s to %s", detector.name, target)
+    return target
+
+
+@functools.lru_cache(maxsize=4)
+def get_detector(config: DetectorConfig) -> Detector:
+    return Detector(config)

@@ -1,0 +1,1 @@
+"""Comparing detections with ground truth."""

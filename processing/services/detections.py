@@ -1,0 +1,68 @@
+"""Writing detections in bulk with PostgreSQL COPY."""
+
+from collections.abc import Sequence
+
+from django.db import connection
+
+from processing.detector import FrameDetections
+from processing.frames import SampledFrame
+from processing.models import Detection
+
+_COLUMNS = (
+    "job_id",
+    "frame_index",
+    "timestamp_seconds",
+    "class_id",
+    "class_name",
+    "confidence",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "track_id",
+)
+
+
+def detections_store(
+    *,
+    job_id,
+    frames: Sequence[SampledFrame],
+    results: Sequence[FrameDetections],
+    class_names: dict[int, str],
+) -> int:
+    """COPY the detections of a batch of frames; returns how many rows were written.
+
+    Run it in the transaction that also advances the job's frame counter, so
+    a crash leaves either both or neither.
+    """
+    table = Detection._meta.db_table
+    written = 0
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:
+            for frame, found in zip(frames, results, strict=True):
+                track_ids = found.track_ids.tolist() if found.track_ids is not None else [None] * len(found.class_ids)
+                for box, confidence, class_id, track_id in zip(
+                    found.boxes_xyxy.tolist(),
+                    found.confidences.tolist(),
+                    found.class_ids.tolist(),
+                    track_ids,
+                    strict=True,
+                ):
+                    copy.write_row(
+                        (
+                            job_id,
+                            frame.index,
+                            frame.timestamp_seconds,
+                            class_id,
+                            class_names.get(class_id, str(class_id)),
+                            confidence,
+                            box[0],
+                            box[1],
+                            box[2],
+                            box[3],
+                            track_id if track_id is None or track_id >= 0 else None,
+                        )
+                    )
+                    written += 1
+    return written

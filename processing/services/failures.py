@@ -1,0 +1,218 @@
+"""Classifying failures and applying the recovery matrix of seeds/000 section 5.1.
+
+| Error type          | Strategy            | Retries | Then                     |
+|---------------------|---------------------|---------|--------------------------|
+| network / timeout   | exponential backoff | 3       | failed                   |
+| model error         | immediate retry     | 2       | failed, flagged for review |
+| file corruption     | no retry            | 0       | failed, the user is told |
+| resource exhaustion | delayed, half batch | 5       | failed                   |
+| database lock/loss  | linear backoff      | 10      | failed                   |
+
+Every failure writes an error-log row; the last one fails the video.
+"""
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from notifications.models import EventType
+from notifications.services.events import event_emit
+from processing.detector import DetectorError, DetectorUnavailable
+from processing.frames import VideoDecodeError
+from processing.models import (
+    ErrorType,
+    JobStatus,
+    ProcessingErrorLog,
+    ProcessingJob,
+    RecoveryStrategy,
+    Severity,
+    StageStatus,
+)
+from processing.probe import VideoProbeError
+from processing.services.stages import stage_finish
+from videos.models import LIVE_STATES
+from videos.services.transitions import video_lock, video_transition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecoveryRule:
+    strategy: str
+    max_retries: int
+    severity: str
+    delay_seconds: Callable[[int], float]  # attempt number (1-based) -> seconds before it
+
+
+RECOVERY_MATRIX: dict[str, RecoveryRule] = {
+    ErrorType.NETWORK_TIMEOUT: RecoveryRule(
+        RecoveryStrategy.RETRY,
+        3,
+        Severity.MEDIUM,
+        lambda attempt: settings.RETRY_NETWORK_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1),
+    ),
+    ErrorType.MODEL: RecoveryRule(RecoveryStrategy.IMMEDIATE_RETRY, 2, Severity.HIGH, lambda attempt: 0),
+    ErrorType.FILE_CORRUPTION: RecoveryRule(RecoveryStrategy.USER_NOTIFICATION, 0, Severity.LOW, lambda attempt: 0),
+    ErrorType.VALIDATION: RecoveryRule(RecoveryStrategy.USER_NOTIFICATION, 0, Severity.LOW, lambda attempt: 0),
+    ErrorType.RESOURCE_EXHAUSTION: RecoveryRule(
+        RecoveryStrategy.DELAYED_RETRY, 5, Severity.HIGH, lambda attempt: settings.RETRY_RESOURCE_DELAY_SECONDS
+    ),
+    ErrorType.DATABASE: RecoveryRule(
+        RecoveryStrategy.LINEAR_BACKOFF,
+        10,
+        Severity.HIGH,
+        lambda attempt: settings.RETRY_DATABASE_BACKOFF_STEP_SECONDS * attempt,
+    ),
+    ErrorType.INTERNAL: RecoveryRule(RecoveryStrategy.MANUAL_INTERVENTION, 0, Severity.CRITICAL, lambda attempt: 0),
+}
+
+_VALIDATION_CODES = {
+    "no_frame_rate",
+    "no_video_stream",
+    "too_long",
+    "resolution_too_large",
+    "too_many_frames",
+    "file_too_large",
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    error_type: str
+    code: str
+    message: str
+
+
+def classify_failure(exc: BaseException) -> Failure:
+    if isinstance(exc, VideoProbeError):
+        error_type = ErrorType.VALIDATION if exc.code in _VALIDATION_CODES else ErrorType.FILE_CORRUPTION
+        return Failure(error_type, exc.code, exc.message)
+    if isinstance(exc, VideoDecodeError):
+        return Failure(ErrorType.FILE_CORRUPTION, "undecodable", str(exc))
+    if isinstance(exc, DetectorUnavailable):
+        return Failure(ErrorType.MODEL, "model_unavailable", str(exc))
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return Failure(ErrorType.RESOURCE_EXHAUSTION, "out_of_memory", f"The worker ran out of memory: {exc}")
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+        return Failure(ErrorType.RESOURCE_EXHAUSTION, "disk_full", f"The disk is full: {exc}")
+    if isinstance(exc, DetectorError):
+        return Failure(ErrorType.MODEL, "model_error", str(exc))
+    if isinstance(exc, DatabaseError):
+        return Failure(ErrorType.DATABASE, "database_error", f"Database error: {exc}")
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return Failure(ErrorType.NETWORK_TIMEOUT, "timeout", f"{type(exc).__name__}: {exc}")
+    return Failure(ErrorType.INTERNAL, "internal_error", f"Processing failed unexpectedly: {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    error: ProcessingErrorLog
+    retry_in_seconds: float | None  # None: the failure was final
+
+
+def job_handle_failure(*, job_id, stage: str, exc: BaseException) -> FailureOutcome:
+    """Record the failure; schedule a retry when the matrix allows one, otherwise fail job and video."""
+    failure = classify_failure(exc)
+    rule = RECOVERY_MATRIX[failure.error_type]
+    with transaction.atomic():
+        job = ProcessingJob.objects.select_for_update().get(pk=job_id)
+        video = video_lock(video_id=job.video_id)
+        attempt = job.errors.filter(error_type=failure.error_type).count() + 1
+        retrying = attempt <= rule.max_retries and video.workflow_state in LIVE_STATES
+        error = ProcessingErrorLog.objects.create(
+            video_id=job.video_id,
+            job=job,
+            stage=stage,
+            error_type=failure.error_type,
+            error_code=failure.code,
+            message=failure.message,
+            stack_trace="".join(traceback.format_exception(exc))[-20000:],
+            system_state={
+                "workflow_state": video.workflow_state,
+                "next_frame_index": job.next_frame_index,
+                "processed_frames": job.processed_frames,
+                "total_frames": job.total_frames,
+                "batch_size": job.batch_size,
+                "node": job.processing_node_id,
+                "attempt": attempt,
+                "will_retry": retrying,
+            },
+            recovery_strategy=rule.strategy,
+            severity=rule.severity,
+            correlation_id=str(job.pk),
+        )
+        job.error_count += 1
+        job.last_error_message = failure.message
+        if retrying:
+            delay = float(rule.delay_seconds(attempt))
+            job.status = JobStatus.RETRYING
+            job.retry_count += 1
+            job.next_retry_at = timezone.now() + timezone.timedelta(seconds=delay)
+            if failure.error_type == ErrorType.RESOURCE_EXHAUSTION:
+                job.batch_size = max(1, (job.batch_size or settings.DETECTOR_BATCH_SIZE or 4) // 2)
+            job.save()
+            event_emit(
+                video=video,
+                event_type=EventType.ERROR_OCCURRED,
+                data={
+                    "stage": stage,
+                    "error_type": failure.error_type,
+                    "error_code": failure.code,
+                    "error_message": failure.message,
+                    "recovery_strategy": rule.strategy,
+                    "attempt": attempt,
+                    "max_retries": rule.max_retries,
+                    "retry_in_seconds": delay,
+                },
+            )
+            outcome = FailureOutcome(error=error, retry_in_seconds=delay)
+        else:
+            job.status = JobStatus.FAILED
+            job.finished_at = timezone.now()
+            job.save()
+            stage_finish(job_id=job.pk, stage=stage, status=StageStatus.FAILED, detail=failure.message)
+            _fail_video(video=video, stage=stage, failure=failure, rule=rule)
+            outcome = FailureOutcome(error=error, retry_in_seconds=None)
+    logger.warning(
+        "job %s failed at %s (%s, attempt %s): %s; %s",
+        job_id,
+        stage,
+        failure.error_type,
+        attempt,
+        failure.message,
+        f"retrying in {outcome.retry_in_seconds}s" if outcome.retry_in_seconds is not None else "final",
+    )
+    return outcome
+
+
+def _fail_video(*, video, stage: str, failure: Failure, rule: RecoveryRule) -> None:
+    if video.workflow_state not in LIVE_STATES:
+        return
+    needs_review = rule.strategy in (RecoveryStrategy.IMMEDIATE_RETRY, RecoveryStrategy.MANUAL_INTERVENTION)
+    try:
+        video_transition(
+            video_id=video.pk,
+            transition_name="fail",
+            reason=failure.message,
+            event_type=EventType.PROCESSING_FAILED,
+            event_data={
+                "stage": stage,
+                "error_code": failure.code,
+                "error_type": failure.error_type,
+                "recovery_strategy": rule.strategy,
+                "error_message": failure.message,
+            },
+            field_updates={
+                "current_stage": stage,
+                "last_error_message": failure.message,
+                "needs_review": needs_review,
+            },
+        )
+    except TransitionNotAllowed:
+        logger.warning("video %s could not be failed from %s", video.pk, video.workflow_state)

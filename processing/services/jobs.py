@@ -1,0 +1,232 @@
+"""Creating, cancelling, retrying and marking processing jobs."""
+
+import logging
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from notifications.models import EventType
+from processing.models import DetectorModel, JobStatus, ProcessingJob
+from processing.services.registry import detector_config_for, detector_model_default
+from processing.services.stages import stages_initialise
+from videos.models import LIVE_STATES, Video, WorkflowState
+from videos.services.transitions import video_lock, video_transition
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
+
+
+class JobRefused(Exception):
+    """The request does not fit the job's or video's current state; `allowed` lists what would."""
+
+    def __init__(self, message: str, *, state: str, allowed: list[str]):
+        super().__init__(message)
+        self.message = message
+        self.state = state
+        self.allowed = allowed
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    frame_step: int = 1
+    start_frame: int = 0
+    end_frame: int | None = None
+    max_fps: float | None = None
+    track: bool = False
+    batch_size: int | None = None
+    model_name: str | None = None  # a registered DetectorModel's name; None: the default
+
+    def __post_init__(self):
+        if self.frame_step < 1:
+            raise ValueError("frame_step must be at least 1")
+        if self.end_frame is not None and self.end_frame < self.start_frame:
+            raise ValueError("end_frame must not come before start_frame")
+        if self.max_fps is not None and self.max_fps <= 0:
+            raise ValueError("max_fps must be positive")
+
+
+def _detector_model(name: str | None) -> DetectorModel | None:
+    if not name:
+        return detector_model_default()
+    model = DetectorModel.objects.filter(name=name).order_by("-is_default", "-created_at").first()
+    if model is None:
+        raise ValueError(f"No registered model is called {name!r}")
+    return model
+
+
+def job_create(
+    *,
+    video: Video,
+    options: JobOptions | None = None,
+    actor: AbstractBaseUser | None = None,
+    enqueue: bool = True,
+) -> ProcessingJob:
+    """Create a run of a detector over the video; it is queued once the transaction commits."""
+    options = options or JobOptions(frame_step=settings.DEFAULT_FRAME_STEP)
+    model = _detector_model(options.model_name)
+    detector = detector_config_for(model)
+    job = ProcessingJob.objects.create(
+        video=video,
+        detector_model=model,
+        model_name=detector.model_name,
+        frame_step=options.frame_step,
+        start_frame=options.start_frame,
+        end_frame=options.end_frame,
+        max_fps=options.max_fps,
+        track=options.track,
+        batch_size=options.batch_size,
+        config={
+            "weights_sha256": model.sha256 if model else "",
+            "architecture": "" if model else detector.architecture,
+            "image_size": detector.image_size,
+            "confidence": detector.confidence,
+            "iou_threshold": detector.iou_threshold,
+            "max_detections": detector.max_detections,
+        },
+    )
+    stages_initialise(job=job, upload_finished_at=video.updated_at)
+    audit_record(
+        action="job.create",
+        obj=job,
+        actor=actor,
+        new_values={"video_id": str(video.pk), "model_name": job.model_name, **_set_options(options)},
+    )
+    if enqueue:
+        transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+    return job
+
+
+def _set_options(options: JobOptions) -> dict:
+    return {key: value for key, value in asdict(options).items() if value is not None}
+
+
+def job_enqueue(*, job_id, countdown: float | None = None) -> None:
+    from processing.tasks import process_video
+
+    result = process_video.apply_async(args=[str(job_id)], countdown=countdown)
+    ProcessingJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
+    logger.info("job %s queued as task %s", job_id, result.id)
+
+
+def _latest_job(video: Video) -> ProcessingJob | None:
+    return video.jobs.order_by("-created_at").first()
+
+
+@transaction.atomic
+def job_cancel(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
+    """Stop the video's active runs within one batch; a live video fails with reason `cancelled`."""
+    video = video_lock(video_id=video_id)
+    active = list(ProcessingJob.objects.select_for_update().filter(video=video, status__in=ACTIVE_JOB_STATUSES))
+    if video.workflow_state not in LIVE_STATES and not active:
+        raise JobRefused(
+            f"A {video.workflow_state} video has nothing to cancel.",
+            state=video.workflow_state,
+            allowed=video_allowed_actions(video=video),
+        )
+    now = timezone.now()
+    for job in active:
+        job.cancel_requested_at = now
+        # A queued job is stopped here; a running one stops at its next batch.
+        if job.status != JobStatus.RUNNING:
+            job.status = JobStatus.CANCELLED
+            job.finished_at = now
+        job.save(update_fields=["cancel_requested_at", "status", "finished_at", "updated_at"])
+    audit_record(action="video.cancel", obj=video, actor=actor, new_values={"jobs": [str(j.pk) for j in active]})
+    if video.workflow_state not in LIVE_STATES:
+        return video
+    return video_transition(
+        video_id=video.pk,
+        transition_name="fail",
+        actor=actor,
+        reason="cancelled",
+        event_type=EventType.PROCESSING_FAILED,
+        event_data={"error_code": "cancelled", "error_message": "cancelled"},
+        field_updates={"last_error_message": "cancelled"},
+    )
+
+
+@transaction.atomic
+def job_retry(*, video_id, actor: AbstractBaseUser | None = None) -> ProcessingJob:
+    """Run a failed video's latest job again; it resumes after the last frame it stored."""
+    video = video_lock(video_id=video_id)
+    if video.workflow_state != WorkflowState.FAILED:
+        raise JobRefused(
+            f"Only a failed video can be retried; this one is {video.workflow_state}.",
+            state=video.workflow_state,
+            allowed=video_allowed_actions(video=video),
+        )
+    job = _latest_job(video)
+    if job is None:
+        job = job_create(video=video, actor=actor)
+    else:
+        job = ProcessingJob.objects.select_for_update().get(pk=job.pk)
+        job.status = JobStatus.QUEUED
+        job.cancel_requested_at = None
+        job.finished_at = None
+        job.retry_count += 1
+        job.save(update_fields=["status", "cancel_requested_at", "finished_at", "retry_count", "updated_at"])
+        transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+    audit_record(action="video.retry", obj=video, actor=actor, new_values={"job_id": str(job.pk)})
+    return job
+
+
+@transaction.atomic
+def video_archive(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
+    video = video_lock(video_id=video_id)
+    if video.workflow_state not in (WorkflowState.COMPLETED, WorkflowState.FAILED):
+        raise JobRefused(
+            f"Only a completed or failed video can be archived; this one is {video.workflow_state}.",
+            state=video.workflow_state,
+            allowed=video_allowed_actions(video=video),
+        )
+    return video_transition(video_id=video.pk, transition_name="archive", actor=actor, reason="archived")
+
+
+def job_create_for_video(*, video_id, options: JobOptions, actor: AbstractBaseUser | None = None) -> ProcessingJob:
+    """Another run over a finished video (another model or settings); earlier runs are kept."""
+    with transaction.atomic():
+        video = video_lock(video_id=video_id)
+        if video.workflow_state != WorkflowState.COMPLETED:
+            raise JobRefused(
+                f"A new run needs a completed video; this one is {video.workflow_state}.",
+                state=video.workflow_state,
+                allowed=video_allowed_actions(video=video),
+            )
+        if ProcessingJob.objects.filter(video=video, status__in=ACTIVE_JOB_STATUSES).exists():
+            raise JobRefused(
+                "This video already has a run in progress.", state=video.workflow_state, allowed=["cancel"]
+            )
+        return job_create(video=video, options=options, actor=actor)
+
+
+def video_allowed_actions(*, video: Video) -> list[str]:
+    actions = []
+    if video.workflow_state in LIVE_STATES:
+        actions.append("cancel")
+    if video.workflow_state == WorkflowState.FAILED:
+        actions.append("retry")
+    if video.workflow_state in (WorkflowState.COMPLETED, WorkflowState.FAILED):
+        actions.append("archive")
+    if video.workflow_state == WorkflowState.COMPLETED:
+        actions.append("run")
+    return actions
+
+
+@transaction.atomic
+def job_mark_ground_truth(*, job_id, actor: AbstractBaseUser | None = None) -> ProcessingJob:
+    """Make this completed run the video's ground truth (one per video)."""
+    job = ProcessingJob.objects.select_for_update().get(pk=job_id)
+    if job.status != JobStatus.COMPLETED:
+        raise JobRefused("Only a completed run can be the ground truth.", state=job.status, allowed=[])
+    ProcessingJob.objects.filter(video_id=job.video_id, is_ground_truth=True).exclude(pk=job.pk).update(
+        is_ground_truth=False
+    )
+    job.is_ground_truth = True
+    job.save(update_fields=["is_ground_truth", "updated_at"])
+    audit_record(action="job.mark_ground_truth", obj=job, actor=actor)
+    return job

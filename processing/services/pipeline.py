@@ -1,0 +1,443 @@
+"""The processing pipeline: validate, decode the sampled frames, detect in batches, store, complete.
+
+Each batch's detections are committed together with the job's resume point
+(`next_frame_index`), so a worker killed at any moment leaves a job that the
+redelivered task continues exactly where the last commit left it: no frame
+is stored twice and none is skipped.
+"""
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.models import EventType
+from notifications.services.events import event_emit
+from processing.detector import Detector, InputGeometry, default_batch_size, get_detector
+from processing.frames import FrameSampling, PrefetchingFrames, SampledFrame, VideoDecodeError, iter_sampled_frames
+from processing.models import JobStatus, ProcessingJob, Stage, StageStatus
+from processing.probe import ProbeResult, VideoProbeError, probe_video
+from processing.resources import ResourceMonitor
+from processing.services.detections import detections_store
+from processing.services.failures import FailureOutcome, job_handle_failure
+from processing.services.locking import job_run_lock
+from processing.services.registry import detector_config_for
+from processing.services.reuse import detections_copy, reusable_job_find
+from processing.services.stages import stage_finish, stage_progress, stage_start
+from videos.models import Video, WorkflowState
+from videos.services.transitions import video_lock, video_transition
+
+logger = logging.getLogger(__name__)
+
+RUNNABLE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
+
+
+class JobCancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    processed_frames: int
+    total_frames: int
+    detections: int
+    frames_per_second: float
+
+
+ProgressCallback = Callable[[ProgressSnapshot], None]
+
+
+class JobRunner:
+    """Runs one ProcessingJob to its end. Each step commits before the next starts."""
+
+    def __init__(self, job: ProcessingJob, *, celery_task_id: str = "", on_progress: ProgressCallback | None = None):
+        self.job = job
+        self.video_id = job.video_id
+        self.celery_task_id = celery_task_id
+        self.on_progress = on_progress
+        self.stage = Stage.VALIDATION
+        self.last_report = 0.0
+        self.inference_started = time.monotonic()
+        self.frames_this_attempt = 0
+        self.sampling: FrameSampling | None = None
+        self.monitor: ResourceMonitor | None = None
+        self.video_path = ""
+        # A further run on a completed video has its own lifecycle; the video's state stays put.
+        self.drives_video_state = True
+
+    # -- steps ---------------------------------------------------------------
+
+    def run(self) -> FailureOutcome | None:
+        try:
+            self._start()
+            if self._reuse_identical_run():
+                return None
+            probe = self._validate()
+            self.stage = Stage.INFERENCE
+            config = detector_config_for(self.job.detector_model, image_size=self.job.config.get("image_size"))
+            detector = get_detector(config)
+            self.monitor = ResourceMonitor(detector.device)
+            self._start_inference(probe)
+            self._infer(probe, detector)
+            self._complete()
+            return None
+        except JobCancelled:
+            self._mark_cancelled()
+            return None
+        except (VideoProbeError, VideoDecodeError) as exc:
+            # The user's file, not our fault: worth a warning, not an error with a traceback.
+            logger.warning("job %s: the file was refused at %s: %s", self.job.pk, self.stage, exc)
+            return job_handle_failure(job_id=self.job.pk, stage=self.stage, exc=exc)
+        except Exception as exc:
+            logger.exception("job %s failed at stage %s", self.job.pk, self.stage)
+            return job_handle_failure(job_id=self.job.pk, stage=self.stage, exc=exc)
+
+    def _start(self) -> None:
+        with transaction.atomic():
+            job = ProcessingJob.objects.select_for_update().get(pk=self.job.pk)
+            # Anything stored past the resume point belongs to an attempt that died
+            # before committing its progress; the resume point is the truth.
+            job.detections.filter(frame_index__gte=job.next_frame_index).delete()
+            job.status = JobStatus.RUNNING
+            job.started_at = job.started_at or timezone.now()
+            job.heartbeat_at = timezone.now()
+            job.next_retry_at = None
+            job.processing_node_id = socket.gethostname()
+            job.celery_task_id = self.celery_task_id or job.celery_task_id
+            job.save()
+            self.job = job
+
+            video = video_lock(video_id=self.video_id)
+            if video.workflow_state in (WorkflowState.COMPLETED, WorkflowState.ARCHIVED):
+                self.drives_video_state = False
+                event_emit(
+                    video=video,
+                    event_type=EventType.PROCESSING_STARTED,
+                    data={"job_id": str(job.pk), "model": job.model_name, "stage": Stage.VALIDATION},
+                )
+            elif video.workflow_state in (WorkflowState.UPLOADED, WorkflowState.FAILED):
+                video_transition(
+                    video_id=self.video_id,
+                    transition_name="start_validation",
+                    reason=f"job {job.pk}",
+                    event_type=EventType.PROCESSING_STARTED,
+                    event_data={"job_id": str(job.pk), "model": job.model_name, "resume_from": job.next_frame_index},
+                    field_updates={"current_stage": Stage.VALIDATION, "needs_review": False},
+                )
+            elif video.workflow_state not in (WorkflowState.VALIDATING, WorkflowState.PROCESSING):
+                raise RuntimeError(f"A {video.workflow_state} video cannot be processed")
+        stage_start(job_id=self.job.pk, stage=Stage.VALIDATION)
+
+    def _reuse_identical_run(self) -> bool:
+        if not settings.REUSE_IDENTICAL_UPLOADS or self.job.next_frame_index:
+            return False
+        source = reusable_job_find(job=self.job)
+        if source is None:
+            return False
+        source_video = source.video
+        with transaction.atomic():
+            job = ProcessingJob.objects.select_for_update().get(pk=self.job.pk)
+            copied = detections_copy(source_job_id=source.pk, target_job_id=job.pk)
+            job.reused_from = source
+            job.processed_frames = job.total_frames = source.processed_frames
+            job.next_frame_index = source.next_frame_index
+            job.detections_count = copied
+            job.save()
+            Video.objects.filter(pk=self.video_id).update(
+                duration_seconds=source_video.duration_seconds,
+                fps=source_video.fps,
+                width=source_video.width,
+                height=source_video.height,
+                frame_count=source_video.frame_count,
+                codec=source_video.codec,
+                container=source_video.container,
+                rotation=source_video.rotation,
+                has_audio=source_video.has_audio,
+            )
+            for stage in (Stage.VALIDATION, Stage.EXTRACTION, Stage.INFERENCE):
+                stage_finish(job_id=job.pk, stage=stage, status=StageStatus.SKIPPED, detail=f"reused run {source.pk}")
+            video = video_lock(video_id=self.video_id)
+            if self.drives_video_state and video.workflow_state == WorkflowState.VALIDATING:
+                video_transition(video_id=self.video_id, transition_name="start_processing", reason="reused result")
+            self.job = job
+            self._complete(reused_from=source)
+        logger.info("job %s reused %s detections of job %s (same content)", self.job.pk, copied, source.pk)
+        return True
+
+    def _validate(self) -> ProbeResult:
+        self.stage = Stage.VALIDATION
+        self.video_path = Video.objects.only("file").get(pk=self.video_id).file.path
+        probe = probe_video(self.video_path)
+        Video.objects.filter(pk=self.video_id).update(
+            duration_seconds=probe.duration_seconds,
+            fps=probe.fps,
+            width=probe.width,
+            height=probe.height,
+            frame_count=probe.frame_count,
+            codec=probe.codec,
+            container=probe.container,
+            rotation=probe.rotation,
+            has_audio=probe.has_audio,
+            updated_at=timezone.now(),
+        )
+        stage_finish(job_id=self.job.pk, stage=Stage.VALIDATION, detail=f"{probe.codec} {probe.width}x{probe.height}")
+        return probe
+
+    def _start_inference(self, probe: ProbeResult) -> None:
+        self.stage = Stage.INFERENCE
+        job = self.job
+        self.sampling = FrameSampling.for_run(
+            frame_count=probe.frame_count,
+            fps=probe.fps,
+            frame_step=job.frame_step,
+            start_frame=job.start_frame,
+            end_frame=job.end_frame,
+            max_fps=job.max_fps,
+        )
+        total = self.sampling.total
+        stage_start(job_id=job.pk, stage=Stage.EXTRACTION)
+        stage_start(job_id=job.pk, stage=Stage.INFERENCE)
+        with transaction.atomic():
+            ProcessingJob.objects.filter(pk=job.pk).update(total_frames=total, heartbeat_at=timezone.now())
+            job.total_frames = total
+            video = video_lock(video_id=self.video_id)
+            data = {
+                "stage": Stage.INFERENCE,
+                "frames_processed": job.processed_frames,
+                "total_frames": total,
+                "progress_percentage": self._percentage(job.processed_frames, total),
+                "probe": probe.as_dict(),
+            }
+            if video.workflow_state == WorkflowState.PROCESSING or not self.drives_video_state:
+                event_emit(video=video, event_type=EventType.PROCESSING_PROGRESS, data=data)
+            else:
+                video_transition(
+                    video_id=self.video_id,
+                    transition_name="start_processing",
+                    reason=f"job {job.pk}",
+                    event_type=EventType.PROCESSING_PROGRESS,
+                    event_data=data,
+                    field_updates={"current_stage": Stage.INFERENCE},
+                )
+
+    def _infer(self, probe: ProbeResult, detector: Detector) -> None:
+        geometry = InputGeometry.for_source(
+            width=probe.width, height=probe.height, image_size=detector.config.image_size
+        )
+        batch_size = 1 if self.job.track else (self.job.batch_size or default_batch_size(detector.device))
+        frames = iter_sampled_frames(
+            self.video_path,
+            sampling=self.sampling,
+            width=geometry.scaled_width,
+            height=geometry.scaled_height,
+            resume_from=self.job.next_frame_index,
+            fps=probe.fps,
+        )
+        if self.job.track:
+            detector.reset_tracking()
+            if self.job.next_frame_index:
+                # ByteTrack's state is not stored: a resumed tracked run starts over
+                # so track ids stay consistent across the whole video.
+                self._restart_from_beginning()
+                frames = iter_sampled_frames(
+                    self.video_path,
+                    sampling=self.sampling,
+                    width=geometry.scaled_width,
+                    height=geometry.scaled_height,
+                    fps=probe.fps,
+                )
+        self.inference_started = time.monotonic()
+        batch: list[SampledFrame] = []
+        with PrefetchingFrames(frames, capacity=batch_size * settings.FRAME_QUEUE_BATCHES) as prefetched:
+            for frame in prefetched:
+                batch.append(frame)
+                if len(batch) >= batch_size:
+                    self._process_batch(batch, detector, geometry)
+                    batch = []
+            if batch:
+                self._process_batch(batch, detector, geometry)
+
+    def _restart_from_beginning(self) -> None:
+        with transaction.atomic():
+            ProcessingJob.objects.filter(pk=self.job.pk).update(
+                next_frame_index=0, processed_frames=0, detections_count=0
+            )
+            self.job.detections.all().delete()
+        self.job.next_frame_index = self.job.processed_frames = 0
+
+    def _process_batch(self, frames: list[SampledFrame], detector: Detector, geometry: InputGeometry) -> None:
+        self._raise_if_cancelled()
+        if self.job.track:
+            results = [detector.track(frame.image, geometry) for frame in frames]
+        else:
+            results = detector.detect([frame.image for frame in frames], geometry)
+        next_index = frames[-1].index + self.sampling.step
+        with transaction.atomic():
+            written = detections_store(
+                job_id=self.job.pk, frames=frames, results=results, class_names=detector.class_names
+            )
+            ProcessingJob.objects.filter(pk=self.job.pk).update(
+                next_frame_index=next_index,
+                processed_frames=F("processed_frames") + len(frames),
+                detections_count=F("detections_count") + written,
+                heartbeat_at=timezone.now(),
+            )
+        self.job.next_frame_index = next_index
+        self.job.processed_frames += len(frames)
+        self.job.detections_count += written
+        self.frames_this_attempt += len(frames)
+        self.monitor.sample()
+        self._report_progress()
+
+    def _raise_if_cancelled(self) -> None:
+        cancelled = ProcessingJob.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists()
+        if cancelled:
+            raise JobCancelled()
+
+    def _speed(self) -> float:
+        elapsed = time.monotonic() - self.inference_started
+        return self.frames_this_attempt / elapsed if elapsed > 0 else 0.0
+
+    @staticmethod
+    def _percentage(done: int, total: int) -> float:
+        return round(min(99.99, 100.0 * done / max(total, 1)), 2)
+
+    def _report_progress(self) -> None:
+        now = time.monotonic()
+        speed = self._speed()
+        total = max(self.sampling.total, self.job.processed_frames)
+        if self.on_progress is not None:
+            self.on_progress(ProgressSnapshot(self.job.processed_frames, total, self.job.detections_count, speed))
+        if now - self.last_report < settings.PROGRESS_EVENT_MIN_INTERVAL_SECONDS:
+            return
+        self.last_report = now
+        percentage = self._percentage(self.job.processed_frames, total)
+        remaining = max(total - self.job.processed_frames, 0)
+        eta = timezone.now() + timedelta(seconds=remaining / speed) if speed > 0 else None
+        with transaction.atomic():
+            stage_progress(job_id=self.job.pk, stages=[Stage.EXTRACTION, Stage.INFERENCE], percentage=percentage)
+            ProcessingJob.objects.filter(pk=self.job.pk).update(
+                progress_percentage=percentage,
+                frames_per_second=speed,
+                estimated_completion_at=eta,
+                peak_memory_mb=self.monitor.peak_memory_mb,
+                cpu_percent=self.monitor.cpu_percent,
+                gpu_memory_mb=self.monitor.gpu_memory_mb,
+            )
+            video = video_lock(video_id=self.video_id)
+            if self.drives_video_state:
+                video.progress_percentage = percentage
+                video.save(update_fields=["progress_percentage", "updated_at"])
+            event_emit(
+                video=video,
+                event_type=EventType.PROCESSING_PROGRESS,
+                data={
+                    "stage": self.stage,
+                    "progress_percentage": percentage,
+                    "frames_processed": self.job.processed_frames,
+                    "total_frames": total,
+                    "processing_speed": round(speed, 2),
+                    "estimated_completion": eta.isoformat() if eta else None,
+                },
+            )
+
+    def _complete(self, *, reused_from: ProcessingJob | None = None) -> None:
+        speed = self._speed() if reused_from is None else 0.0
+        elapsed = (timezone.now() - self.job.started_at).total_seconds() if self.job.started_at else 0.0
+        with transaction.atomic():
+            job = ProcessingJob.objects.select_for_update().get(pk=self.job.pk)
+            job.status = JobStatus.COMPLETED
+            job.finished_at = timezone.now()
+            job.heartbeat_at = job.finished_at
+            job.total_frames = job.processed_frames
+            job.progress_percentage = 100
+            job.estimated_completion_at = None
+            if reused_from is None:
+                job.frames_per_second = speed
+                job.peak_memory_mb = self.monitor.peak_memory_mb
+                job.cpu_percent = self.monitor.cpu_percent
+                job.gpu_memory_mb = self.monitor.gpu_memory_mb
+            job.save()
+            if reused_from is None:
+                stage_finish(job_id=job.pk, stage=Stage.EXTRACTION)
+                stage_finish(job_id=job.pk, stage=Stage.INFERENCE)
+            detections = job.detections.count()
+            completion = {
+                "stage": Stage.INFERENCE,
+                "progress_percentage": 100.0,
+                "frames_processed": job.processed_frames,
+                "total_frames": job.processed_frames,
+                "processing_speed": round(speed, 2),
+                "objects_detected": detections,
+                "job_id": str(job.pk),
+                "reused_from_job": str(reused_from.pk) if reused_from else None,
+            }
+            self.job = job
+            if not self.drives_video_state:
+                event_emit(
+                    video=video_lock(video_id=self.video_id),
+                    event_type=EventType.PROCESSING_COMPLETED,
+                    data=completion,
+                )
+                return
+            video_transition(
+                video_id=self.video_id,
+                transition_name="complete",
+                reason=f"job {job.pk}" + (f" reused job {reused_from.pk}" if reused_from else ""),
+                event_type=EventType.PROCESSING_COMPLETED,
+                event_data=completion,
+                field_updates={
+                    "progress_percentage": 100,
+                    "current_stage": "",
+                    "objects_detected_count": detections,
+                    "annotations_count": detections,
+                    "total_processing_seconds": elapsed,
+                    "frames_per_second_processed": speed,
+                    "last_error_message": "",
+                    "needs_review": False,
+                },
+            )
+        logger.info(
+            "job %s completed: %s frames, %s detections, %.1f frames/s",
+            job.pk,
+            job.processed_frames,
+            detections,
+            speed,
+        )
+
+    def _mark_cancelled(self) -> None:
+        with transaction.atomic():
+            ProcessingJob.objects.filter(pk=self.job.pk).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+            for stage in (Stage.EXTRACTION, Stage.INFERENCE):
+                stage_finish(job_id=self.job.pk, stage=stage, status=StageStatus.FAILED, detail="cancelled")
+        logger.info("job %s cancelled after %s frames", self.job.pk, self.job.processed_frames)
+
+
+def job_run(*, job_id, celery_task_id: str = "", on_progress: ProgressCallback | None = None) -> FailureOutcome | None:
+    """Run a job that is waiting or was interrupted; a finished or cancelled one is left alone.
+
+    Returns the failure outcome when the run failed (its `retry_in_seconds`
+    says whether and when to run it again), None otherwise.
+    """
+    job = ProcessingJob.objects.select_related("detector_model").filter(pk=job_id).first()
+    if job is None:
+        logger.warning("job %s no longer exists (its video was deleted); nothing to do", job_id)
+        return None
+    if job.status not in RUNNABLE_STATUSES:
+        logger.info("job %s is %s; nothing to do", job_id, job.status)
+        return None
+    if job.cancel_requested_at is not None:
+        ProcessingJob.objects.filter(pk=job_id).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+        return None
+    with job_run_lock(job_id=job_id) as owned:
+        if not owned:
+            logger.info("job %s is being run by another worker; nothing to do", job_id)
+            return None
+        return JobRunner(job, celery_task_id=celery_task_id, on_progress=on_progress).run()

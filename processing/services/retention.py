@@ -1,0 +1,235 @@
+"""Retention (seeds/000 section 9.2): archive, delete and purge what has outlived its thresholds, freeing disk.
+
+Work goes in batches; each batch locks its rows with SKIP LOCKED, so two
+cleanups running at once split the work instead of colliding, and a row
+another transaction holds is simply left for the next run. Files are removed
+only after the transaction that deleted their rows has committed.
+"""
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from audit.models import StorageOperationType
+from audit.services import audit_record_many, storage_operation
+from notifications.models import OutboxEvent, OutboxStatus
+from processing.models import ProcessingErrorLog
+from videos.models import LIVE_STATES, Video, WorkflowState
+from videos.services.transitions import video_transition
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+CLEANUP_ACTOR = "retention-cleanup"
+
+
+@dataclass
+class CleanupReport:
+    dry_run: bool
+    archived_videos: list[str] = field(default_factory=list)
+    deleted_videos: dict[str, list[str]] = field(default_factory=dict)  # reason -> ids
+    purged_notifications: int = 0
+    purged_error_logs: int = 0
+    orphan_files: list[str] = field(default_factory=list)
+    abandoned_uploads: int = 0
+    bytes_freed: int = 0
+
+    def lines(self) -> list[str]:
+        verb = "would" if self.dry_run else "did"
+        lines = [f"archive completed videos: {len(self.archived_videos)} ({verb})"]
+        for reason, ids in sorted(self.deleted_videos.items()):
+            lines.append(f"delete {reason} videos: {len(ids)} ({verb})")
+        lines += [
+            f"purge sent notifications: {self.purged_notifications} ({verb})",
+            f"purge error logs: {self.purged_error_logs} ({verb})",
+            f"remove orphan files: {len(self.orphan_files)} ({verb})",
+            f"remove abandoned chunked uploads: {self.abandoned_uploads}"
+            + (" (not counted in a dry run)" if self.dry_run else " (did)"),
+            f"bytes freed: {self.bytes_freed} ({self.bytes_freed / 1024**2:.1f} MiB) ({verb})",
+        ]
+        return lines
+
+
+def _days_ago(days: float):
+    return timezone.now() - timedelta(days=days)
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _video_files(video: Video) -> list[str]:
+    """Every file on disk that belongs to the video (the original, and what later features derive from it)."""
+    paths = []
+    if video.file:
+        paths.append(video.file.path)
+    derived = Path(settings.MEDIA_ROOT) / "derived" / str(video.pk)
+    if derived.is_dir():
+        paths.extend(str(path) for path in derived.rglob("*") if path.is_file())
+    return paths
+
+
+def _remove_files(paths: list[str], *, video_id=None) -> None:
+    for path in paths:
+        size = _file_size(path)
+        try:
+            with storage_operation(
+                operation=StorageOperationType.DELETE, path=path, video_id=video_id, size_bytes=size
+            ):
+                Path(path).unlink(missing_ok=True)
+        except OSError:
+            logger.exception("could not remove %s", path)
+    derived = Path(settings.MEDIA_ROOT) / "derived" / str(video_id)
+    if video_id and derived.is_dir():
+        for directory in sorted(derived.rglob("*"), reverse=True):
+            if directory.is_dir():
+                directory.rmdir()
+        derived.rmdir()
+
+
+def _archive_completed(report: CleanupReport) -> None:
+    cutoff = _days_ago(settings.RETENTION_ARCHIVE_COMPLETED_DAYS)
+    candidates = Video.objects.filter(workflow_state=WorkflowState.COMPLETED, updated_at__lt=cutoff)
+    while True:
+        with transaction.atomic():
+            batch = list(
+                candidates.exclude(pk__in=report.archived_videos)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:BATCH_SIZE]
+            )
+            if not batch:
+                return
+            for video_id in batch:
+                if not report.dry_run:
+                    try:
+                        video_transition(
+                            video_id=video_id,
+                            transition_name="archive",
+                            actor_label=CLEANUP_ACTOR,
+                            reason=f"completed more than {settings.RETENTION_ARCHIVE_COMPLETED_DAYS} days ago",
+                        )
+                    except TransitionNotAllowed:
+                        continue
+                report.archived_videos.append(str(video_id))
+
+
+def _delete_videos(report: CleanupReport, *, reason: str, candidates) -> None:
+    ids = report.deleted_videos.setdefault(reason, [])
+    while True:
+        files: dict[str, list[str]] = {}
+        with transaction.atomic():
+            batch = list(candidates.exclude(pk__in=ids).select_for_update(skip_locked=True)[:BATCH_SIZE])
+            if not batch:
+                return
+            for video in batch:
+                files[str(video.pk)] = _video_files(video)
+                report.bytes_freed += sum(_file_size(path) for path in files[str(video.pk)])
+                ids.append(str(video.pk))
+            if report.dry_run:
+                continue
+            audit_record_many(
+                action="video.delete",
+                object_type="videos.Video",
+                changes=[
+                    (
+                        video.pk,
+                        {"workflow_state": video.workflow_state, "title": video.title, "file": video.file.name},
+                        {},
+                    )
+                    for video in batch
+                ],
+                actor_label=CLEANUP_ACTOR,
+                reason=f"retention: {reason}",
+            )
+            Video.objects.filter(pk__in=[video.pk for video in batch]).delete()
+            transaction.on_commit(lambda files=files: [_remove_files(p, video_id=v) for v, p in files.items()])
+
+
+def _purge(report: CleanupReport, queryset, attribute: str) -> None:
+    while True:
+        with transaction.atomic():
+            batch = list(queryset.select_for_update(skip_locked=True).values_list("pk", flat=True)[:1000])
+            if not batch:
+                return
+            setattr(report, attribute, getattr(report, attribute) + len(batch))
+            queryset.model.objects.filter(pk__in=batch).delete()
+
+
+def _orphan_files(report: CleanupReport) -> None:
+    root = Path(settings.MEDIA_ROOT) / "videos"
+    if not root.is_dir():
+        return
+    known = set(Video.objects.exclude(file="").values_list("file", flat=True))
+    grace = time.time() - settings.RETENTION_ORPHAN_GRACE_SECONDS
+    media_root = Path(settings.MEDIA_ROOT)
+    for path in root.rglob("*"):
+        # A file younger than the grace period may belong to an upload still being committed.
+        if not path.is_file() or path.stat().st_mtime > grace:
+            continue
+        if str(path.relative_to(media_root)) in known:
+            continue
+        report.orphan_files.append(str(path))
+        report.bytes_freed += _file_size(str(path))
+        if not report.dry_run:
+            _remove_files([str(path)])
+
+
+def retention_cleanup(*, dry_run: bool = False) -> CleanupReport:
+    """Apply every retention rule once; returns what was (or, in a dry run, would be) removed."""
+    report = CleanupReport(dry_run=dry_run)
+    _archive_completed(report)
+    _delete_videos(
+        report,
+        reason=f"failed more than {settings.RETENTION_DELETE_FAILED_DAYS} days ago",
+        candidates=Video.objects.filter(
+            workflow_state=WorkflowState.FAILED, updated_at__lt=_days_ago(settings.RETENTION_DELETE_FAILED_DAYS)
+        ),
+    )
+    _delete_videos(
+        report,
+        reason="past their expiry date",
+        candidates=Video.objects.filter(expiry_date__lt=timezone.now()).exclude(workflow_state__in=LIVE_STATES),
+    )
+    _delete_videos(
+        report,
+        reason=f"deleted more than {settings.RETENTION_PURGE_DELETED_DAYS} days ago",
+        candidates=Video.objects.filter(deleted_at__lt=_days_ago(settings.RETENTION_PURGE_DELETED_DAYS)),
+    )
+    notifications = OutboxEvent.objects.filter(
+        status=OutboxStatus.SENT, sent_at__lt=_days_ago(settings.RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS)
+    )
+    error_logs = ProcessingErrorLog.objects.filter(created_at__lt=_days_ago(settings.RETENTION_PURGE_ERROR_LOGS_DAYS))
+    if dry_run:
+        report.purged_notifications = notifications.count()
+        report.purged_error_logs = error_logs.count()
+    else:
+        _purge(report, notifications, "purged_notifications")
+        _purge(report, error_logs, "purged_error_logs")
+    _orphan_files(report)
+    if not dry_run:
+        from videos.services.chunked_upload import chunked_upload_sweep
+
+        report.abandoned_uploads = chunked_upload_sweep()
+        logger.info("retention cleanup: %s", "; ".join(report.lines()))
+    return report
+
+
+def audit_cleanup_run(report: CleanupReport) -> None:
+    """A summary row for the run itself, so the trail says when cleanup ran and what it removed."""
+    audit_record_many(
+        action="retention.cleanup",
+        object_type="retention",
+        changes=[("run", {}, {"summary": report.lines()})],
+        actor_label=CLEANUP_ACTOR,
+    )

@@ -1,0 +1,36 @@
+from celery import shared_task
+
+from processing.services.pipeline import job_run
+
+
+@shared_task(
+    bind=True, name="processing.tasks.process_video", acks_late=True, reject_on_worker_lost=True, max_retries=None
+)
+def process_video(self, job_id: str) -> None:
+    outcome = job_run(job_id=job_id, celery_task_id=self.request.id or "")
+    if outcome is not None and outcome.retry_in_seconds is not None:
+        # The recovery matrix, not Celery, counts the attempts.
+        raise self.retry(countdown=outcome.retry_in_seconds)
+
+
+@shared_task(name="processing.tasks.requeue_stuck_jobs")
+def requeue_stuck_jobs() -> int:
+    from processing.services.sweeps import stuck_jobs_requeue
+
+    return len(stuck_jobs_requeue())
+
+
+@shared_task(name="processing.tasks.retention_cleanup")
+def retention_cleanup_task() -> list[str]:
+    from processing.services.retention import audit_cleanup_run, retention_cleanup
+
+    report = retention_cleanup()
+    audit_cleanup_run(report)
+    return report.lines()
+
+
+@shared_task(name="processing.tasks.evaluate_run", acks_late=True)
+def evaluate_run(evaluation_id: int) -> str:
+    from processing.services.evaluation import evaluation_run
+
+    return evaluation_run(evaluation_id=evaluation_id).status

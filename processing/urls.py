@@ -1,0 +1,18 @@
+from django.urls import path
+
+from processing import views
+
+urlpatterns = [
+    path("models/", views.DetectorModelListCreateView.as_view(), name="model-list"),
+    path("models/<int:model_id>/", views.DetectorModelDetailView.as_view(), name="model-detail"),
+    path("videos/<uuid:video_id>/cancel/", views.VideoCancelView.as_view(), name="video-cancel"),
+    path("videos/<uuid:video_id>/retry/", views.VideoRetryView.as_view(), name="video-retry"),
+    path("videos/<uuid:video_id>/archive/", views.VideoArchiveView.as_view(), name="video-archive"),
+    path("videos/<uuid:video_id>/jobs/", views.VideoJobListCreateView.as_view(), name="video-jobs"),
+    path("videos/<uuid:video_id>/errors/", views.VideoErrorListView.as_view(), name="video-errors"),
+    path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
+    path("jobs/<uuid:job_id>/detections/", views.JobDetectionListView.as_view(), name="job-detections"),
+    path("jobs/<uuid:job_id>/export/<str:export_format>/", views.JobExportView.as_view(), name="job-export"),
+    path("jobs/<uuid:job_id>/ground-truth/", views.JobGroundTruthView.as_view(), name="job-ground-truth"),
+    path("jobs/<uuid:job_id>/evaluation/", views.JobEvaluationView.as_view(), name="job-evaluation"),
+]

@@ -1,0 +1,251 @@
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mediaplatform.api.errors import ApiError
+from processing.exports import EXPORTERS
+from processing.models import DetectorModel, ProcessingJob
+from processing.serializers import (
+    DetectorModelCreateSerializer,
+    DetectorModelSerializer,
+    DetectorModelUpdateSerializer,
+    ErrorLogSerializer,
+    EvaluationSerializer,
+    JobCreateSerializer,
+    JobSerializer,
+)
+from processing.services.evaluation import evaluation_request
+from processing.services.jobs import (
+    JobOptions,
+    JobRefused,
+    job_cancel,
+    job_create_for_video,
+    job_mark_ground_truth,
+    job_retry,
+    video_archive,
+)
+from processing.services.registry import ModelRefused, detector_model_create, detector_model_update
+from videos.models import Video
+from videos.permissions import IsStaffForWrites, RoleAccess
+from videos.selectors import video_get_for_user
+from videos.serializers import DetectionSerializer, VideoDetailSerializer
+from videos.views import video_for_request
+
+
+def _video_or_404(request, video_id) -> Video:
+    return video_for_request(request, video_id)
+
+
+def _job_or_404(request, job_id) -> ProcessingJob:
+    jobs = ProcessingJob.objects.select_related("video").prefetch_related("stages")
+    if not request.user.is_staff:
+        jobs = jobs.filter(video__owner=request.user)
+    job = jobs.filter(pk=job_id, video__deleted_at__isnull=True).first()
+    if job is None:
+        raise ApiError(status_code=404, code="not_found", message="No such run.")
+    return job
+
+
+def _conflict(refused: JobRefused) -> ApiError:
+    return ApiError(
+        status_code=409,
+        code="invalid_transition",
+        message=refused.message,
+        details={"state": refused.state, "allowed_actions": refused.allowed},
+    )
+
+
+class VideoActionView(APIView):
+    """POST-only action on a video; subclasses name the service."""
+
+    serializer_class = VideoDetailSerializer
+
+    def act(self, request, video: Video):
+        raise NotImplementedError
+
+    @extend_schema(request=None, responses={200: VideoDetailSerializer, 409: None})
+    def post(self, request, video_id):
+        video = _video_or_404(request, video_id)
+        try:
+            self.act(request, video)
+        except JobRefused as refused:
+            raise _conflict(refused)
+        video = video_get_for_user(user=request.user, video_id=video_id)
+        return Response(VideoDetailSerializer(video).data, status=self.success_status)
+
+
+class VideoCancelView(VideoActionView):
+    success_status = status.HTTP_200_OK
+
+    def act(self, request, video):
+        job_cancel(video_id=video.pk, actor=request.user)
+
+
+class VideoRetryView(VideoActionView):
+    success_status = status.HTTP_202_ACCEPTED
+
+    def act(self, request, video):
+        job_retry(video_id=video.pk, actor=request.user)
+
+
+class VideoArchiveView(VideoActionView):
+    success_status = status.HTTP_200_OK
+
+    def act(self, request, video):
+        video_archive(video_id=video.pk, actor=request.user)
+
+
+class VideoJobListCreateView(generics.ListAPIView):
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        video = _video_or_404(self.request, self.kwargs["video_id"])
+        return video.jobs.prefetch_related("stages").order_by("-created_at")
+
+    @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
+    def post(self, request, video_id):
+        video = _video_or_404(request, video_id)
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        options = JobOptions(
+            frame_step=data["frame_step"],
+            start_frame=data["start_frame"],
+            end_frame=data["end_frame"],
+            max_fps=data["max_fps"],
+            track=data["track"],
+            model_name=data.get("model") or None,
+        )
+        try:
+            job = job_create_for_video(video_id=video.pk, options=options, actor=request.user)
+        except JobRefused as refused:
+            raise _conflict(refused)
+        return Response(JobSerializer(_job_or_404(request, job.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailView(generics.RetrieveAPIView):
+    serializer_class = JobSerializer
+
+    def get_object(self):
+        return _job_or_404(self.request, self.kwargs["job_id"])
+
+
+class JobGroundTruthView(APIView):
+    serializer_class = JobSerializer
+
+    @extend_schema(request=None, responses={200: JobSerializer, 409: None})
+    def post(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        try:
+            job_mark_ground_truth(job_id=job.pk, actor=request.user)
+        except JobRefused as refused:
+            raise _conflict(refused)
+        return Response(JobSerializer(_job_or_404(request, job_id)).data)
+
+
+class JobDetectionListView(generics.ListAPIView):
+    serializer_class = DetectionSerializer
+
+    def get_queryset(self):
+        return _job_or_404(self.request, self.kwargs["job_id"]).detections.order_by("frame_index", "id")
+
+
+class VideoErrorListView(generics.ListAPIView):
+    serializer_class = ErrorLogSerializer
+
+    def get_queryset(self):
+        return _video_or_404(self.request, self.kwargs["video_id"]).errors.order_by("-created_at")
+
+
+class JobExportView(APIView):
+    """The run's detections as COCO JSON, a YOLO labels zip or MOT Challenge CSV, streamed."""
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="COCO detection JSON"),
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="YOLO labels zip"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="MOT Challenge CSV"),
+        },
+    )
+    def get(self, request, job_id, export_format):
+        if export_format not in EXPORTERS:
+            raise ApiError(
+                status_code=404,
+                code="not_found",
+                message=f"No export format {export_format!r}; use one of {', '.join(EXPORTERS)}.",
+            )
+        job = _job_or_404(request, job_id)
+        exporter, content_type, extension = EXPORTERS[export_format]
+        response = StreamingHttpResponse(exporter(job), content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="run-{job.pk}-{export_format}.{extension}"'
+        return response
+
+
+def _model_refused(refused: ModelRefused) -> ApiError:
+    return ApiError(status_code=refused.status_code, code=refused.code, message=refused.message)
+
+
+class DetectorModelListCreateView(generics.ListAPIView):
+    """Registered detection models: every user reads them, staff register new ones."""
+
+    serializer_class = DetectorModelSerializer
+    permission_classes = [RoleAccess, IsStaffForWrites]
+    parser_classes = [MultiPartParser, FormParser]
+    queryset = DetectorModel.objects.order_by("name", "-created_at")
+
+    @extend_schema(
+        request={"multipart/form-data": DetectorModelCreateSerializer}, responses={201: DetectorModelSerializer}
+    )
+    def post(self, request):
+        serializer = DetectorModelCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            model = detector_model_create(actor=request.user, **serializer.validated_data)
+        except ModelRefused as refused:
+            raise _model_refused(refused)
+        return Response(DetectorModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class DetectorModelDetailView(generics.RetrieveAPIView):
+    serializer_class = DetectorModelSerializer
+    permission_classes = [RoleAccess, IsStaffForWrites]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    queryset = DetectorModel.objects.all()
+    lookup_url_kwarg = "model_id"
+
+    @extend_schema(request=DetectorModelUpdateSerializer, responses={200: DetectorModelSerializer})
+    def patch(self, request, model_id):
+        serializer = DetectorModelUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            model = detector_model_update(actor=request.user, model_id=model_id, **serializer.validated_data)
+        except DetectorModel.DoesNotExist:
+            raise ApiError(status_code=404, code="not_found", message="No such model.")
+        return Response(DetectorModelSerializer(model).data)
+
+
+class JobEvaluationView(APIView):
+    """The latest evaluation of a run against its video's ground truth; POST queues a new one."""
+
+    serializer_class = EvaluationSerializer
+
+    @extend_schema(responses={200: EvaluationSerializer, 404: None})
+    def get(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        evaluation = job.evaluations.order_by("-created_at").first()
+        if evaluation is None:
+            raise ApiError(status_code=404, code="not_found", message="This run has not been evaluated yet.")
+        return Response(EvaluationSerializer(evaluation).data)
+
+    @extend_schema(request=None, responses={202: EvaluationSerializer, 409: None})
+    def post(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        try:
+            evaluation = evaluation_request(job_id=job.pk, actor=request.user)
+        except JobRefused as refused:
+            raise _conflict(refused)
+        return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
