@@ -1,0 +1,13 @@
+"""Names of the channel-layer groups that websocket consumers join."""
+
+import uuid
+
+ALL_VIDEOS_GROUP = "videos.all"
+
+
+def video_group(video_id: uuid.UUID | str) -> str:
+    return f"video.{video_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"

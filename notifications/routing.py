@@ -1,0 +1,8 @@
+from django.urls import path
+
+from notifications.consumers import VideoEventsConsumer
+
+websocket_urlpatterns = [
+    path("ws/videos/", VideoEventsConsumer.as_asgi()),
+    path("ws/videos/<uuid:video_id>/", VideoEventsConsumer.as_asgi()),
+]

@@ -1,0 +1,40 @@
+"""Reads for live delivery and replay."""
+
+import uuid
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from notifications.models import OutboxEvent
+from videos.models import Video
+
+SNAPSHOT_FIELDS = [
+    "id",
+    "owner_id",
+    "title",
+    "original_filename",
+    "workflow_state",
+    "current_stage",
+    "progress_percentage",
+    "last_error_message",
+    "objects_detected_count",
+    "frames_per_second_processed",
+    "last_event_seq",
+]
+
+
+def watchable_videos(*, user: AbstractBaseUser, video_ids: Iterable[uuid.UUID | str]) -> dict[str, dict]:
+    """Snapshot fields of those of the videos the user may watch (their own; any for staff), by id."""
+    queryset = Video.objects.filter(pk__in=list(video_ids), deleted_at__isnull=True)
+    if not user.is_staff:
+        queryset = queryset.filter(owner=user)
+    return {str(row["id"]): row for row in queryset.values(*SNAPSHOT_FIELDS)}
+
+
+def outbox_payloads_between(*, video_id: uuid.UUID | str, after_seq: int, upto_seq: int) -> list[dict]:
+    """Stored payloads of the video's events with after_seq < seq <= upto_seq, in seq order."""
+    return list(
+        OutboxEvent.objects.filter(video_id=video_id, seq__gt=after_seq, seq__lte=upto_seq)
+        .order_by("seq")
+        .values_list("payload", flat=True)
+    )

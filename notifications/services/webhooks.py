@@ -1,0 +1,210 @@
+"""Webhooks: signed POSTs of a video's completion or failure to URLs its owner registered.
+
+The body is signed with HMAC-SHA256 over "<timestamp>.<body>" with the
+endpoint's secret, sent as `X-Mediaplatform-Signature: t=<timestamp>,v1=<hex>`,
+so a receiver can check both origin and freshness. A URL must pass the same
+address rules as URL import, at registration and again at every delivery
+(DNS can change); the connection goes to the checked address and redirects
+are not followed. Failures retry with exponential backoff, each attempt recorded.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import socket
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import urllib3
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from mediaplatform.outbound import address_allowed, host_header, pinned_connection_pool
+from notifications.models import (
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EVENT_TYPES = (EventType.PROCESSING_COMPLETED, EventType.PROCESSING_FAILED)
+SIGNATURE_HEADER = "X-Mediaplatform-Signature"
+USER_AGENT = "mediaplatform-webhooks/1.0"
+
+
+class WebhookRefused(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _target(url: str) -> tuple[str, str, int, str]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise WebhookRefused("The URL is not valid.")
+    if parts.scheme not in {"http", "https"}:
+        raise WebhookRefused("Webhook URLs must be http or https.")
+    if not parts.hostname or parts.username or parts.password:
+        raise WebhookRefused("The URL needs a host and no credentials.")
+    port = port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname, port, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def resolve_allowed_address(url: str) -> tuple[str, str, int, str, str]:
+    """(scheme, host, port, path, address) with an address we may connect to; raises WebhookRefused."""
+    scheme, host, port, path = _target(url)
+    try:
+        addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except (socket.gaierror, UnicodeError):
+        raise WebhookRefused(f"The host {host!r} could not be resolved.")
+    if not addresses or not all(address_allowed(address) for address in addresses):
+        raise WebhookRefused(f"The host {host!r} resolves to an address webhooks may not be sent to.")
+    return scheme, host, port, path, addresses[0]
+
+
+def sign(*, secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def webhook_endpoint_create(
+    *, owner: AbstractBaseUser, url: str, event_types: list[str] | None = None, description: str = ""
+) -> WebhookEndpoint:
+    """Register a URL; the returned endpoint's secret is shown to the user once."""
+    resolve_allowed_address(url)
+    unknown = set(event_types or []) - set(EventType.values)
+    if unknown:
+        raise WebhookRefused(f"Unknown event types: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            owner=owner,
+            url=url,
+            secret=secrets.token_hex(32),
+            event_types=list(event_types or DEFAULT_EVENT_TYPES),
+            description=description,
+        )
+        audit_record(action="webhook.create", obj=endpoint, actor=owner, new_values={"url": url})
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: AbstractBaseUser) -> None:
+    with transaction.atomic():
+        audit_record(action="webhook.delete", obj=endpoint, actor=actor, old_values={"url": endpoint.url})
+        endpoint.delete()
+
+
+def webhooks_enqueue(*, video, event_type: str, payload: dict) -> list[WebhookDelivery]:
+    """Create a delivery per subscribed endpoint of the video's owner; sent once the transaction commits."""
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(owner_id=video.owner_id, is_active=True)
+        if event_type in (endpoint.event_types or DEFAULT_EVENT_TYPES)
+    ]
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint=endpoint, video_id=video.pk, event_type=event_type, payload=payload)
+        for endpoint in endpoints
+    )
+    if deliveries:
+        from notifications.tasks import deliver_webhook
+
+        ids = [delivery.pk for delivery in deliveries]
+        transaction.on_commit(lambda: [deliver_webhook.delay(delivery_id) for delivery_id in ids])
+    return deliveries
+
+
+def _post(*, endpoint: WebhookEndpoint, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    scheme, host, port, path, address = resolve_allowed_address(endpoint.url)
+    timeout = urllib3.Timeout(connect=5.0, read=settings.WEBHOOK_TIMEOUT_SECONDS)
+    pool = pinned_connection_pool(scheme=scheme, host=host, port=port, address=address, timeout=timeout)
+    try:
+        response = pool.urlopen(
+            "POST",
+            path,
+            body=body,
+            redirect=False,
+            retries=False,
+            headers={"Host": host_header(host, port), **headers},
+        )
+        return response.status, response.data[:500].decode("utf-8", "replace")
+    finally:
+        pool.close()
+
+
+def webhook_deliver(*, delivery_id) -> float | None:
+    """Try one delivery once; returns the seconds to wait before the next try, or None when done."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().select_related("endpoint").get(pk=delivery_id)
+        if delivery.status != WebhookDeliveryStatus.PENDING:
+            return None
+        delivery.attempts += 1
+        number = delivery.attempts
+        delivery.save(update_fields=["attempts"])
+
+    endpoint = delivery.endpoint
+    body = json.dumps(
+        {
+            "id": str(delivery.pk),
+            "event_type": delivery.event_type,
+            "video_id": str(delivery.video_id),
+            "data": delivery.payload,
+        },
+        separators=(",", ":"),
+    ).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Mediaplatform-Event": delivery.event_type,
+        "X-Mediaplatform-Delivery": str(delivery.pk),
+        SIGNATURE_HEADER: sign(secret=endpoint.secret, timestamp=timestamp, body=body),
+    }
+    started = time.perf_counter()
+    status_code, excerpt, error = None, "", ""
+    try:
+        status_code, excerpt = _post(endpoint=endpoint, body=body, headers=headers)
+    except WebhookRefused as refused:
+        error = refused.message
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    duration_ms = (time.perf_counter() - started) * 1000
+    succeeded = status_code is not None and 200 <= status_code < 300
+    if status_code is not None and not succeeded:
+        error = f"HTTP {status_code}"
+
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=number,
+            response_status=status_code,
+            response_excerpt=excerpt,
+            error=error[:2000],
+            duration_ms=round(duration_ms, 2),
+        )
+        if succeeded:
+            delivery.status, delivery.delivered_at, delivery.next_retry_at = (
+                WebhookDeliveryStatus.SUCCEEDED,
+                timezone.now(),
+                None,
+            )
+            retry_in = None
+        elif number >= settings.WEBHOOK_MAX_ATTEMPTS:
+            delivery.status, delivery.next_retry_at = WebhookDeliveryStatus.FAILED, None
+            retry_in = None
+        else:
+            retry_in = settings.WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** (number - 1)
+            delivery.next_retry_at = timezone.now() + timedelta(seconds=retry_in)
+        delivery.save(update_fields=["status", "delivered_at", "next_retry_at"])
+    log = logger.info if succeeded else logger.warning
+    log("webhook delivery %s attempt %s to %s: %s", delivery.pk, number, endpoint.url, error or status_code)
+    return retry_in

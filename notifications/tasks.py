@@ -1,0 +1,23 @@
+from celery import shared_task
+
+from notifications.services.delivery import deliver_pending_events, outbox_purge
+
+
+@shared_task(name="notifications.tasks.deliver_pending_events")
+def deliver_pending_events_task() -> int:
+    return deliver_pending_events()
+
+
+@shared_task(name="notifications.tasks.purge_outbox")
+def purge_outbox_task() -> int:
+    return outbox_purge()
+
+
+@shared_task(bind=True, name="notifications.tasks.deliver_webhook", max_retries=None, acks_late=True)
+def deliver_webhook(self, delivery_id: int) -> None:
+    from notifications.services.webhooks import webhook_deliver
+
+    retry_in = webhook_deliver(delivery_id=delivery_id)
+    if retry_in is not None:
+        # The delivery counts its own attempts; Celery only waits.
+        raise self.retry(countdown=retry_in)
