@@ -1,0 +1,54 @@
+"""Schemathesis over the whole OpenAPI schema, in-process against the Django WSGI app.
+
+With a valid API key, every operation gets a few generated requests (real ids substituted for path ids, so
+the found-paths are exercised too): none may answer 5xx, and every documented response must match its schema.
+Bounded: a handful of examples per operation, no shrinking-heavy phases.
+"""
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory
+from videos.services.access import api_key_create
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+
+
+@pytest.fixture
+def fuzz_context(db, settings):
+    """A user with an API key, a video and a run; the WSGI app shares the test transaction."""
+    settings.API_RATE_LIMITS = {"key": "100000/min", "user": "100000/min", "anon": "100000/min"}
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        user = UserFactory()
+        video = VideoFactory(owner=user, workflow_state="completed", width=64, height=48)
+        job = ProcessingJobFactory(video=video, status="completed")
+        _row, key = api_key_create(user=user, name="fuzz")
+        yield {"key": key, "ids": {"video_id": str(video.pk), "job_id": str(job.pk), "analysis_id": str(video.pk)}}
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@hypothesis_settings(
+    max_examples=8,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_schema(case, fuzz_context):
+    for name, value in fuzz_context["ids"].items():
+        if case.path_parameters and name in case.path_parameters:
+            case.path_parameters[name] = value
+    case.call_and_validate(headers={"Authorization": f"Api-Key {fuzz_context['key']}"}, checks=CHECKS)

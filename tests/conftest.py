@@ -1,0 +1,58 @@
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests import live
+from tests.factories import TokenFactory, UserFactory
+from tests.videofiles import write_test_video
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_test_services():
+    """Start from empty test Redis databases and an empty media folder."""
+    for db in (settings.CELERY_REDIS_DB, settings.CHANNELS_REDIS_DB):
+        redis.Redis.from_url(f"{settings.REDIS_URL}/{db}").flushdb()
+    shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+    Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+    yield
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def api_client(user):
+    client = APIClient()
+    token = TokenFactory(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def video_path(tmp_path) -> Path:
+    return write_test_video(tmp_path / "clip.mp4", seconds=2, fps=10)
+
+
+@pytest.fixture(scope="session")
+def live_server_process(django_db_setup, django_db_blocker):
+    """Daphne serving HTTP and websockets against the test database."""
+    with django_db_blocker.unblock():
+        process, port = live.start_daphne()
+    yield f"127.0.0.1:{port}"
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def live_worker_process(django_db_setup, django_db_blocker):
+    """A Celery worker process consuming the default and inference queues of the test broker."""
+    with django_db_blocker.unblock():
+        process = live.start_celery_worker()
+    yield process
+    process.stop()
