@@ -139,6 +139,9 @@ LOGOUT_REDIRECT_URL = "login"
 FILE_UPLOAD_HANDLERS = ["videos.upload_handlers.HashingTemporaryFileUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 VIDEO_MAX_UPLOAD_BYTES = env_int("VIDEO_MAX_UPLOAD_BYTES", 2 * 1024**3)
+# Back-pressure: an owner with this many videos not yet completed or failed gets 429 (0: no limit).
+VIDEO_MAX_IN_FLIGHT_PER_USER = env_int("VIDEO_MAX_IN_FLIGHT_PER_USER", 50)
+VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS = env_int("VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379")
