@@ -46,7 +46,9 @@ def video_missing(request, video_id) -> ApiError:
 
 
 def rejected(exc: VideoRejected) -> ApiError:
-    return ApiError(status_code=exc.status_code, code=exc.code, message=exc.message)
+    error = ApiError(status_code=exc.status_code, code=exc.code, message=exc.message)
+    error.wait = exc.retry_after  # DRF turns `wait` into the Retry-After header
+    return error
 
 
 class VideoListCreateView(generics.ListAPIView):

@@ -30,6 +30,7 @@ from videos.services.chunked_upload import (
     chunked_upload_start,
 )
 from videos.services.creation import VideoRejected
+from videos.views import rejected
 
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"  # tus's; application/octet-stream is taken too
 CHUNK_CONTENT_TYPES = {CHUNK_CONTENT_TYPE, "application/octet-stream"}
@@ -163,7 +164,7 @@ class UploadDetailView(APIView):
         except UploadRefused as exc:
             raise _refused(exc)
         except VideoRejected as exc:
-            raise ApiError(status_code=exc.status_code, code=exc.code, message=exc.message)
+            raise rejected(exc)
         if video is None:
             response = Response(status=status.HTTP_204_NO_CONTENT)
             response["Upload-Offset"] = str(session.offset)

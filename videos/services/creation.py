@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 
 from audit.models import StorageOperationType
 from audit.services import audit_record, storage_operation
 from notifications.models import EventType
-from videos.models import Priority, Video
+from videos.models import LIVE_STATES, Priority, Video
 from videos.services.transitions import video_lock, video_transition
 from videos.sniffing import sniff_file
 
@@ -27,11 +27,40 @@ logger = logging.getLogger(__name__)
 class VideoRejected(Exception):
     """An upload refused before anything was stored; `status_code` is the HTTP answer."""
 
-    def __init__(self, *, code: str, message: str, status_code: int = 400):
+    def __init__(self, *, code: str, message: str, status_code: int = 400, retry_after: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status_code = status_code
+        self.retry_after = retry_after
+
+
+# A namespace for the per-owner advisory lock, so it cannot collide with the job-run locks.
+_ADMISSION_LOCK_CLASS = 0x5649  # "VI"
+
+
+def _admit_for_owner(owner: AbstractBaseUser) -> None:
+    """Refuse a new video while its owner already has too many in the pipeline.
+
+    Back-pressure rather than an unbounded queue: a burst of uploads answers 429 with Retry-After
+    once the owner's videos not yet completed or failed reach VIDEO_MAX_IN_FLIGHT_PER_USER. The
+    per-owner transaction lock makes the count and the insert atomic across concurrent uploads.
+    """
+    limit = settings.VIDEO_MAX_IN_FLIGHT_PER_USER
+    if not limit:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ADMISSION_LOCK_CLASS, owner.pk])
+    in_flight = Video.objects.filter(owner=owner, workflow_state__in=LIVE_STATES).count()
+    if in_flight >= limit:
+        logger.warning("upload refused for user %s: %s videos already in flight", owner.pk, in_flight)
+        raise VideoRejected(
+            code="too_many_in_flight",
+            message=f"You already have {in_flight} videos waiting or being processed (the limit is {limit}); "
+            "try again when some have finished.",
+            status_code=429,
+            retry_after=settings.VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS,
+        )
 
 
 def clean_filename(name: str) -> str:
@@ -83,13 +112,15 @@ def video_create(
 ) -> Video:
     """Store an uploaded video and queue its processing.
 
-    Raises VideoRejected, storing nothing, when the upload is not a video we can take.
+    Raises VideoRejected, storing nothing, when the upload is not a video we can take or its owner
+    already has VIDEO_MAX_IN_FLIGHT_PER_USER videos in the pipeline (429).
     """
     mime_type = _validate_upload(uploaded_file)
     filename = clean_filename(uploaded_file.name or "")
     file_hash = _file_sha256(uploaded_file)
 
     with transaction.atomic():
+        _admit_for_owner(owner)
         video = Video.objects.create(
             owner=owner,
             title=(title or os.path.splitext(filename)[0])[:255],

@@ -32,11 +32,12 @@ STATES_FOR_STATUS = {
 
 
 class AnalysisRefused(Exception):
-    def __init__(self, *, code: str, message: str, status_code: int = 422):
+    def __init__(self, *, code: str, message: str, status_code: int = 422, retry_after: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 def analysis_status(video: Video) -> str:
@@ -70,8 +71,13 @@ def media_analysis_create(
     try:
         video = video_import_from_url(owner=owner, source_url=media_url, title=(prompt or "")[:255])
     except VideoRejected as exc:
-        # seeds/003 answers an unusable request with 422 (400 is kept for a refused URL).
-        raise AnalysisRefused(code=exc.code, message=exc.message, status_code=400 if exc.status_code == 400 else 422)
+        # seeds/003 answers an unusable request with 422 (400 is kept for a refused URL, 429 for back-pressure).
+        raise AnalysisRefused(
+            code=exc.code,
+            message=exc.message,
+            status_code=exc.status_code if exc.status_code in (400, 429) else 422,
+            retry_after=exc.retry_after,
+        )
     MediaAnalysisRequest.objects.create(
         video=video,
         prompt=prompt,
