@@ -43,6 +43,11 @@ def detector_weights_path(instance: "DetectorModel", filename: str) -> str:
     return f"models/{uuid.uuid4().hex}{suffix}"
 
 
+class JobOrigin(models.TextChoices):
+    RUN = "run", "Detector run"
+    IMPORT = "import", "Imported reference"
+
+
 class DetectorModel(models.Model):
     """A registered set of detection weights that runs can use."""
 
@@ -89,6 +94,13 @@ class ProcessingJob(models.Model):
     batch_size = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: chosen by device")
     config = models.JSONField(default=dict, blank=True, help_text="Inference settings used for this run")
     is_ground_truth = models.BooleanField(default=False)
+    origin = models.CharField(
+        max_length=10,
+        choices=JobOrigin.choices,
+        default=JobOrigin.RUN,
+        db_index=True,
+        help_text="run: the detector produced these boxes; import: reference annotations uploaded by a person",
+    )
     reused_from = models.ForeignKey(
         "self",
         null=True,
