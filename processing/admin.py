@@ -39,6 +39,7 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "video",
+        "origin",
         "status",
         "model_name",
         "current_stage",
@@ -49,7 +50,7 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "is_ground_truth",
         "created_at",
     ]
-    list_filter = ["status", "current_stage", "model_name", "track", "is_ground_truth"]
+    list_filter = ["origin", "status", "current_stage", "model_name", "track", "is_ground_truth"]
     search_fields = ["id", "video__title", "celery_task_id"]
     list_select_related = ["video"]
     readonly_fields = [field.name for field in ProcessingJob._meta.fields]

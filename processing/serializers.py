@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from processing.models import DetectorModel, Evaluation, ProcessingErrorLog
+from processing.annotations import FORMATS
+from processing.models import DetectorModel, Evaluation, JobOrigin, ProcessingErrorLog, ProcessingJob
 from videos.serializers import JobSummarySerializer
 
 
@@ -20,11 +22,69 @@ class JobCreateSerializer(serializers.Serializer):
         return attrs
 
 
+class ReferenceSummarySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=FORMATS)
+    filename = serializers.CharField()
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    boxes = serializers.IntegerField()
+    frames = serializers.IntegerField()
+    classes = serializers.DictField(child=serializers.CharField(), help_text="Class id to name, as stored")
+    classes_unknown_to_the_model = serializers.ListField(child=serializers.CharField())
+    clipped_boxes = serializers.IntegerField(help_text="Boxes cut at the frame's edge")
+    skipped = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Entries left out: `crowd` (COCO), `ignored` (MOT conf 0)"
+    )
+
+
 class JobSerializer(JobSummarySerializer):
     video_id = serializers.UUIDField(read_only=True)
+    origin = serializers.ChoiceField(
+        choices=JobOrigin.choices,
+        read_only=True,
+        help_text="run: boxes found by a detector; import: reference annotations uploaded as ground truth",
+    )
+    reference = serializers.SerializerMethodField(help_text="For an import: what was read from the file")
 
     class Meta(JobSummarySerializer.Meta):
-        fields = ["video_id", *JobSummarySerializer.Meta.fields]
+        fields = ["video_id", "origin", *JobSummarySerializer.Meta.fields, "reference"]
+
+    @extend_schema_field(ReferenceSummarySerializer(allow_null=True))
+    def get_reference(self, job: ProcessingJob) -> dict | None:
+        if job.origin != JobOrigin.IMPORT:
+            return None
+        return (job.config or {}).get("reference")
+
+
+class JobListFilterSerializer(serializers.Serializer):
+    origin = serializers.ChoiceField(
+        choices=JobOrigin.choices, required=False, help_text="Only runs (`run`) or only imported references (`import`)"
+    )
+
+
+class ReferenceImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        use_url=False,
+        help_text=(
+            "COCO detection JSON or MOT Challenge CSV (frame,id,left,top,width,height[,conf,class,visibility]; "
+            "frames from 1). Boxes reaching past the frame are clipped to it; a box wholly outside is refused."
+        ),
+    )
+    format = serializers.ChoiceField(
+        choices=FORMATS,
+        required=False,
+        help_text="Default: by extension (.json COCO, .csv/.txt MOT), else by content",
+    )
+    classes = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=20_000,
+        help_text=(
+            "MOT only: the class names by class number, comma-separated (class 1 first) or a JSON object "
+            '{"1": "name"}. Default: the model\'s classes, class number = model class id + 1. '
+            "Ignored for COCO, whose categories carry names."
+        ),
+    )
 
 
 class ErrorLogSerializer(serializers.ModelSerializer):

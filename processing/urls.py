@@ -9,6 +9,12 @@ urlpatterns = [
     path("videos/<uuid:video_id>/retry/", views.VideoRetryView.as_view(), name="video-retry"),
     path("videos/<uuid:video_id>/archive/", views.VideoArchiveView.as_view(), name="video-archive"),
     path("videos/<uuid:video_id>/jobs/", views.VideoJobListCreateView.as_view(), name="video-jobs"),
+    path(
+        "videos/<uuid:video_id>/ground-truth/",
+        views.VideoGroundTruthImportView.as_view(),
+        name="video-ground-truth-import",
+    ),
+    path("videos/<uuid:video_id>/evaluations/", views.VideoEvaluationListView.as_view(), name="video-evaluations"),
     path("videos/<uuid:video_id>/errors/", views.VideoErrorListView.as_view(), name="video-errors"),
     path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/detections/", views.JobDetectionListView.as_view(), name="job-detections"),

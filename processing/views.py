@@ -7,8 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
+from processing.annotations import AnnotationError
 from processing.exports import EXPORTERS
-from processing.models import DetectorModel, ProcessingJob
+from processing.models import DetectorModel, Evaluation, ProcessingJob
 from processing.serializers import (
     DetectorModelCreateSerializer,
     DetectorModelSerializer,
@@ -16,7 +17,9 @@ from processing.serializers import (
     ErrorLogSerializer,
     EvaluationSerializer,
     JobCreateSerializer,
+    JobListFilterSerializer,
     JobSerializer,
+    ReferenceImportSerializer,
 )
 from processing.services.evaluation import evaluation_request
 from processing.services.jobs import (
@@ -28,6 +31,7 @@ from processing.services.jobs import (
     job_retry,
     video_archive,
 )
+from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
 from processing.services.registry import ModelRefused, detector_model_create, detector_model_update
 from videos.models import Video
 from videos.permissions import IsStaffForWrites, RoleAccess
@@ -104,7 +108,16 @@ class VideoJobListCreateView(generics.ListAPIView):
 
     def get_queryset(self):
         video = _video_or_404(self.request, self.kwargs["video_id"])
-        return video.jobs.prefetch_related("stages").order_by("-created_at")
+        filters = JobListFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        jobs = video.jobs.prefetch_related("stages").order_by("-created_at")
+        if "origin" in filters.validated_data:
+            jobs = jobs.filter(origin=filters.validated_data["origin"])
+        return jobs
+
+    @extend_schema(parameters=[JobListFilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
     def post(self, request, video_id):
@@ -249,3 +262,73 @@ class JobEvaluationView(APIView):
         except JobRefused as refused:
             raise _conflict(refused)
         return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class VideoEvaluationListView(generics.ListAPIView):
+    """Every evaluation of the video's runs, newest first (an empty list before the first one)."""
+
+    serializer_class = EvaluationSerializer
+
+    def get_queryset(self):
+        video = _video_or_404(self.request, self.kwargs["video_id"])
+        return Evaluation.objects.filter(job__video=video).order_by("-created_at", "-id")
+
+
+# Room for the multipart envelope and the other form fields around the file.
+_MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+class VideoGroundTruthImportView(APIView):
+    """Import reference annotations (COCO JSON or MOT CSV) as the video's ground truth."""
+
+    parser_classes = [MultiPartParser, FormParser]
+    serializer_class = JobSerializer
+
+    @extend_schema(
+        request={"multipart/form-data": ReferenceImportSerializer},
+        responses={201: JobSerializer, 400: None, 403: None, 404: None, 409: None, 413: None},
+        description=(
+            "The file becomes a completed job with origin `import`, marked as the video's ground truth (the "
+            "earlier one is unmarked); its boxes are stored with confidence 1.0. COCO: frame from the image's "
+            "`frame_index`, else the last digits of its file name (0-based), else `id` - 1; classes by category "
+            "name. MOT: 1-based frames, class numbers from `classes` or the model's class id + 1, rows with "
+            "conf 0 left out. Boxes past the frame's edge are clipped; a box wholly outside the frame, a frame "
+            "past the video's end, or any malformed entry refuses the whole file (400, nothing stored) with "
+            "`details.line` or `details.path`. The video must be completed or archived (else 409)."
+        ),
+    )
+    def post(self, request, video_id):
+        video = _video_or_404(request, video_id)
+        limit = reference_max_bytes()
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit + _MULTIPART_OVERHEAD_BYTES:
+            raise _too_large(ReferenceTooLarge(limit))
+        serializer = ReferenceImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        upload = data["file"]
+        try:
+            job = reference_import(
+                video_id=video.pk,
+                reference_file=upload,
+                filename=upload.name or "",
+                file_format=data.get("format"),
+                classes=data.get("classes") or None,
+                actor=request.user,
+            )
+        except AnnotationError as error:
+            raise ApiError(status_code=400, code="invalid_reference", message=error.message, details=error.details)
+        except ReferenceTooLarge as refused:
+            raise _too_large(refused)
+        except JobRefused as refused:
+            raise _conflict(refused)
+        return Response(JobSerializer(_job_or_404(request, job.pk)).data, status=status.HTTP_201_CREATED)
+
+
+def _too_large(refused: ReferenceTooLarge) -> ApiError:
+    return ApiError(
+        status_code=413, code="file_too_large", message=refused.message, details={"max_bytes": refused.limit}
+    )
