@@ -15,7 +15,7 @@ from pathlib import Path
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -111,7 +111,11 @@ def check_workers() -> ComponentHealth:
     from processing.models import JobStatus, ProcessingJob
 
     recent = timezone.now() - timezone.timedelta(seconds=settings.HEALTH_WORKER_PING_TIMEOUT_SECONDS + 30)
-    busy = ProcessingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__gte=recent).exists()
+    try:
+        busy = ProcessingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__gte=recent).exists()
+    except DatabaseError as exc:
+        # The database is down too (its own check says so); the workers' state is unknown.
+        return ComponentHealth(UNHEALTHY, elapsed, f"no worker answered; heartbeats unreadable: {exc}")
     if busy:
         return ComponentHealth(DEGRADED, elapsed, "no worker answered the ping, but a running job's heartbeat is fresh")
     return ComponentHealth(UNHEALTHY, elapsed, "no worker answered")
@@ -163,8 +167,16 @@ CHECKS: dict[str, Callable[[], ComponentHealth]] = {
 }
 
 
+def _checked(check: Callable[[], ComponentHealth]) -> ComponentHealth:
+    # A check that fails outside its own guard is unhealthy too: readiness must answer 503, never 500.
+    try:
+        return check()
+    except Exception as exc:
+        return ComponentHealth(UNHEALTHY, None, f"{type(exc).__name__}: {exc}")
+
+
 def readiness_report() -> tuple[str, dict[str, ComponentHealth]]:
-    components = {name: check() for name, check in CHECKS.items()}
+    components = {name: _checked(check) for name, check in CHECKS.items()}
     overall = max((component.status for component in components.values()), key=_RANK.__getitem__)
     return overall, components
 

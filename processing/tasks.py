@@ -6,11 +6,12 @@ from processing.services.pipeline import job_run
 @shared_task(
     bind=True, name="processing.tasks.process_video", acks_late=True, reject_on_worker_lost=True, max_retries=None
 )
-def process_video(self, job_id: str) -> None:
-    outcome = job_run(job_id=job_id, celery_task_id=self.request.id or "")
+def process_video(self, job_id: str, unrecorded_failure: dict | None = None) -> None:
+    outcome = job_run(job_id=job_id, celery_task_id=self.request.id or "", unrecorded_failure=unrecorded_failure)
     if outcome is not None and outcome.retry_in_seconds is not None:
-        # The recovery matrix, not Celery, counts the attempts.
-        raise self.retry(countdown=outcome.retry_in_seconds)
+        # The recovery matrix, not Celery, counts the attempts; a failure the database
+        # could not take travels with the retry, to be recorded by the next attempt.
+        raise self.retry(countdown=outcome.retry_in_seconds, kwargs={"unrecorded_failure": outcome.unrecorded})
 
 
 @shared_task(name="processing.tasks.requeue_stuck_jobs")

@@ -3,7 +3,8 @@
 import logging
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -32,7 +33,49 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+# The database is down, restarting or out of connections: a passing condition, not a bug.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_body() -> dict:
+    return {
+        "error": {
+            "code": "database_unavailable",
+            "message": "The database is unavailable; try again shortly.",
+            "details": {"retry_after_seconds": DATABASE_RETRY_AFTER_SECONDS},
+        }
+    }
+
+
+def log_database_unavailable(request, exc) -> None:
+    logger.error(
+        "database unavailable %s %s: %s: %s",
+        getattr(request, "method", "?"),
+        getattr(request, "path", "?"),
+        type(exc).__name__,
+        exc,
+    )
+
+
+def database_unavailable_response(request, exc) -> JsonResponse:
+    """503 with the single error body, for views outside DRF (the middleware uses it)."""
+    log_database_unavailable(request, exc)
+    return JsonResponse(
+        database_unavailable_body(),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        log_database_unavailable(context.get("request"), exc)
+        return Response(
+            database_unavailable_body(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

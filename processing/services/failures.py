@@ -8,16 +8,19 @@
 | resource exhaustion | delayed, half batch | 5       | failed                   |
 | database lock/loss  | linear backoff      | 10      | failed                   |
 
-Every failure writes an error-log row; the last one fails the video.
+Every failure writes an error-log row; the last one fails the video. When the database
+itself is unreachable the row cannot be written: the task retries with the linear
+backoff and the next attempt writes the row before it resumes (`failure_unrecorded`).
 """
 
+import errno
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
@@ -89,20 +92,43 @@ class Failure:
     message: str
 
 
+# A write that found no room: the disk is full (ENOSPC), a quota or a file-size limit was hit.
+_NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps: a full disk reported through a DetectorError is still a full disk."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _resource_exhaustion(exc: BaseException) -> Failure | None:
+    for cause in _causes(exc):
+        if isinstance(cause, MemoryError) or type(cause).__name__ == "OutOfMemoryError":
+            return Failure(ErrorType.RESOURCE_EXHAUSTION, "out_of_memory", f"The worker ran out of memory: {cause}")
+        if isinstance(cause, OSError) and cause.errno in _NO_SPACE_ERRNOS:
+            return Failure(ErrorType.RESOURCE_EXHAUSTION, "disk_full", f"The disk is full: {cause}")
+    return None
+
+
 def classify_failure(exc: BaseException) -> Failure:
     if isinstance(exc, VideoProbeError):
         error_type = ErrorType.VALIDATION if exc.code in _VALIDATION_CODES else ErrorType.FILE_CORRUPTION
         return Failure(error_type, exc.code, exc.message)
     if isinstance(exc, VideoDecodeError):
         return Failure(ErrorType.FILE_CORRUPTION, "undecodable", str(exc))
+    exhausted = _resource_exhaustion(exc)
+    if exhausted is not None:
+        return exhausted
     if isinstance(exc, DetectorUnavailable):
         return Failure(ErrorType.MODEL, "model_unavailable", str(exc))
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
-        return Failure(ErrorType.RESOURCE_EXHAUSTION, "out_of_memory", f"The worker ran out of memory: {exc}")
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-        return Failure(ErrorType.RESOURCE_EXHAUSTION, "disk_full", f"The disk is full: {exc}")
     if isinstance(exc, DetectorError):
         return Failure(ErrorType.MODEL, "model_error", str(exc))
+    if isinstance(exc, DatabaseUnreachable):
+        return Failure(ErrorType.DATABASE, "database_unavailable", str(exc))
     if isinstance(exc, DatabaseError):
         return Failure(ErrorType.DATABASE, "database_error", f"Database error: {exc}")
     if isinstance(exc, (TimeoutError, ConnectionError)):
@@ -110,10 +136,21 @@ def classify_failure(exc: BaseException) -> Failure:
     return Failure(ErrorType.INTERNAL, "internal_error", f"Processing failed unexpectedly: {type(exc).__name__}: {exc}")
 
 
+class DatabaseUnreachable(OperationalError):
+    """The database could not be reached to record a failure; recorded by the next attempt."""
+
+
+# Connection-level errors: the server is down, restarting or unreachable. Other database
+# errors (integrity, data) are bugs that retrying the write would not cure.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+
 @dataclass(frozen=True)
 class FailureOutcome:
-    error: ProcessingErrorLog
+    error: ProcessingErrorLog | None  # None: the database was unreachable, see `unrecorded`
     retry_in_seconds: float | None  # None: the failure was final
+    # What the next attempt records once the database answers again (stage, message, attempt).
+    unrecorded: dict | None = None
 
 
 def job_handle_failure(*, job_id, stage: str, exc: BaseException) -> FailureOutcome:
@@ -216,3 +253,31 @@ def _fail_video(*, video, stage: str, failure: Failure, rule: RecoveryRule) -> N
         )
     except TransitionNotAllowed:
         logger.warning("video %s could not be failed from %s", video.pk, video.workflow_state)
+
+
+def failure_unrecorded(*, stage: str, exc: BaseException, previous: dict | None = None) -> FailureOutcome:
+    """The failure could not be recorded because the database is unreachable: retry with linear backoff.
+
+    Nothing can be counted in the database meanwhile, so the attempt travels with the
+    task; the delay grows as the matrix's linear backoff and stays at its last step
+    while the outage lasts, since only a reachable database can fail the job.
+    """
+    rule = RECOVERY_MATRIX[ErrorType.DATABASE]
+    attempt = min((previous or {}).get("attempt", 0) + 1, rule.max_retries)
+    message = (previous or {}).get("message") or f"{type(exc).__name__}: {exc}"
+    unrecorded = {"stage": (previous or {}).get("stage") or stage, "message": message, "attempt": attempt}
+    delay = float(rule.delay_seconds(attempt))
+    logger.error(
+        "database unreachable while handling a failure at %s (%s: %s); the task retries in %ss",
+        stage,
+        type(exc).__name__,
+        exc,
+        delay,
+    )
+    return FailureOutcome(error=None, retry_in_seconds=delay, unrecorded=unrecorded)
+
+
+def failure_record_unrecorded(*, job_id, unrecorded: dict) -> FailureOutcome:
+    """Write the error-log row an attempt could not write while the database was unreachable."""
+    exc = DatabaseUnreachable(f"The database was unreachable: {unrecorded['message']}")
+    return job_handle_failure(job_id=job_id, stage=unrecorded.get("stage") or "", exc=exc)

@@ -26,7 +26,13 @@ from processing.models import JobStatus, ProcessingJob, Stage, StageStatus
 from processing.probe import ProbeResult, VideoProbeError, probe_video
 from processing.resources import ResourceMonitor
 from processing.services.detections import detections_store
-from processing.services.failures import FailureOutcome, job_handle_failure
+from processing.services.failures import (
+    CONNECTION_ERRORS,
+    FailureOutcome,
+    failure_record_unrecorded,
+    failure_unrecorded,
+    job_handle_failure,
+)
 from processing.services.locking import job_run_lock
 from processing.services.registry import detector_config_for
 from processing.services.reuse import detections_copy, reusable_job_find
@@ -94,10 +100,18 @@ class JobRunner:
         except (VideoProbeError, VideoDecodeError) as exc:
             # The user's file, not our fault: worth a warning, not an error with a traceback.
             logger.warning("job %s: the file was refused at %s: %s", self.job.pk, self.stage, exc)
-            return job_handle_failure(job_id=self.job.pk, stage=self.stage, exc=exc)
+            return self._handle_failure(exc)
         except Exception as exc:
             logger.exception("job %s failed at stage %s", self.job.pk, self.stage)
+            return self._handle_failure(exc)
+
+    def _handle_failure(self, exc: BaseException) -> FailureOutcome:
+        try:
             return job_handle_failure(job_id=self.job.pk, stage=self.stage, exc=exc)
+        except CONNECTION_ERRORS as db_exc:
+            # The database went away (the failure was most likely its doing): nothing can be
+            # recorded now; the next attempt records it and resumes from the last commit.
+            return failure_unrecorded(stage=self.stage, exc=db_exc)
 
     def _start(self) -> None:
         with transaction.atomic():
@@ -420,12 +434,36 @@ class JobRunner:
         logger.info("job %s cancelled after %s frames", self.job.pk, self.job.processed_frames)
 
 
-def job_run(*, job_id, celery_task_id: str = "", on_progress: ProgressCallback | None = None) -> FailureOutcome | None:
+def job_run(
+    *,
+    job_id,
+    celery_task_id: str = "",
+    on_progress: ProgressCallback | None = None,
+    unrecorded_failure: dict | None = None,
+) -> FailureOutcome | None:
     """Run a job that is waiting or was interrupted; a finished or cancelled one is left alone.
 
     Returns the failure outcome when the run failed (its `retry_in_seconds`
-    says whether and when to run it again), None otherwise.
+    says whether and when to run it again), None otherwise. `unrecorded_failure`
+    is a failure an earlier attempt could not record (the database was unreachable):
+    it is recorded first, and counts as an attempt of the recovery matrix.
     """
+    try:
+        return _job_run(
+            job_id=job_id,
+            celery_task_id=celery_task_id,
+            on_progress=on_progress,
+            unrecorded_failure=unrecorded_failure,
+        )
+    except CONNECTION_ERRORS as exc:
+        # Unreachable before the run started, or while letting go of its lock: the job is
+        # as its last commit left it, so running it again later loses nothing.
+        return failure_unrecorded(stage=Stage.VALIDATION, exc=exc, previous=unrecorded_failure)
+
+
+def _job_run(
+    *, job_id, celery_task_id: str, on_progress: ProgressCallback | None, unrecorded_failure: dict | None
+) -> FailureOutcome | None:
     job = ProcessingJob.objects.select_related("detector_model").filter(pk=job_id).first()
     if job is None:
         logger.warning("job %s no longer exists (its video was deleted); nothing to do", job_id)
@@ -440,4 +478,10 @@ def job_run(*, job_id, celery_task_id: str = "", on_progress: ProgressCallback |
         if not owned:
             logger.info("job %s is being run by another worker; nothing to do", job_id)
             return None
+        if unrecorded_failure:
+            recorded = failure_record_unrecorded(job_id=job_id, unrecorded=unrecorded_failure)
+            if recorded.retry_in_seconds is None:
+                return recorded  # that was the last attempt the matrix allows
+            # The backoff was served while the database was away: resume now.
+            job = ProcessingJob.objects.select_related("detector_model").get(pk=job_id)
         return JobRunner(job, celery_task_id=celery_task_id, on_progress=on_progress).run()
