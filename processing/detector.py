@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -338,8 +339,15 @@ def export_onnx(detector: Detector, *, input_height: int, input_width: int) -> P
         format="onnx", imgsz=(input_height, input_width), dynamic=True, simplify=True, device="cpu", verbose=False
     )
     temporary = target.with_suffix(f".{os.getpid()}.tmp")
-    Path(exported).replace(temporary)
-    temporary.replace(target)
+    try:
+        # A move, not a rename: the cache may live on another filesystem than the export,
+        # and a full disk must surface as ENOSPC (resource exhaustion), not as a model error.
+        shutil.move(exported, temporary)
+        temporary.replace(target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        Path(exported).unlink(missing_ok=True)
+        raise
     logger.info("exported %s to %s", detector.name, target)
     return target
 

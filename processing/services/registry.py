@@ -124,6 +124,11 @@ def detector_model_default() -> DetectorModel | None:
     except IntegrityError:
         # Another process registered it first.
         return DetectorModel.objects.filter(is_default=True).first()
+    except InvalidWeights as exc:
+        # Broken weights must not refuse uploads: the run uses DETECTOR_WEIGHTS as configured
+        # and fails in the recovery matrix (model error, then review), where the error is shown.
+        logger.error("DETECTOR_WEIGHTS %s do not load, so they are not registered: %s", path, exc)
+        return None
 
 
 def detector_config_for(model: DetectorModel | None, *, image_size: int | None = None) -> DetectorConfig:
