@@ -20,4 +20,4 @@ RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput --verbosity
     && mkdir -p var/media var/ultralytics
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "mediaplatform.asgi:application"]
+CMD ["daphne", "-e", "tcp:port=8000:interface=0.0.0.0:backlog=1024", "mediaplatform.asgi:application"]

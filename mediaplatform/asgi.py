@@ -1,11 +1,11 @@
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaplatform.settings")
 
+from mediaplatform.admission import get_admission_controlled_asgi_application  # noqa: E402
+
 # The Django app must be set up before anything imports models.
-django_asgi_app = get_asgi_application()
+django_asgi_app = get_admission_controlled_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

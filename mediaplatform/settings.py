@@ -92,6 +92,7 @@ TEMPLATES = [
 # PostgreSQL through psycopg 3 and its connection pool. Daphne and the Celery
 # worker each keep a small pool, so connections stay bounded per process.
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
@@ -101,13 +102,16 @@ DATABASES = {
         "HOST": env_str("DATABASE_HOST", "127.0.0.1"),
         "PORT": env_str("DATABASE_PORT", "5432"),
         "OPTIONS": (
-            {"pool": {"min_size": 1, "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10), "timeout": 10}}
-            if DATABASE_POOL
-            else {}
+            {"pool": {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10}} if DATABASE_POOL else {}
         ),
         "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_mediaplatform")},
     }
 }
+
+# Requests inside Django at once per server process (each holds a pooled connection until its response
+# is closed); the rest wait their turn, and get 503 + Retry-After after HTTP_ADMISSION_TIMEOUT_SECONDS.
+HTTP_MAX_CONCURRENT_REQUESTS = env_int("HTTP_MAX_CONCURRENT_REQUESTS", DATABASE_POOL_MAX_SIZE)
+HTTP_ADMISSION_TIMEOUT_SECONDS = env_float("HTTP_ADMISSION_TIMEOUT_SECONDS", 30)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -26,7 +26,8 @@ stop_all() {
 }
 trap 'stop_all; exit 0' INT TERM
 
-"$BIN/daphne" -b 127.0.0.1 -p "$PORT" mediaplatform.asgi:application & pids+=($!)
+# A deep accept backlog: Twisted's default of 50 silently drops connections in a burst of uploads.
+"$BIN/daphne" -e "tcp:port=$PORT:interface=127.0.0.1:backlog=1024" mediaplatform.asgi:application & pids+=($!)
 "$BIN/celery" -A mediaplatform worker -Q inference --concurrency 1 --hostname "inference@%h" --loglevel INFO & pids+=($!)
 "$BIN/celery" -A mediaplatform worker -Q default --concurrency 2 --hostname "default@%h" --loglevel INFO & pids+=($!)
 "$BIN/celery" -A mediaplatform beat --loglevel INFO --pidfile= & pids+=($!)
