@@ -187,3 +187,13 @@ def test_round_trip_through_a_real_run(tmp_path):
     evaluation = evaluation_run(evaluation_id=Evaluation.objects.create(job=run, reference_job=reference).pk)
     assert evaluation.status == "completed", evaluation.error_message
     assert (evaluation.precision, evaluation.recall) == (1.0, 1.0)
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_and_filters_by_origin(admin_client, video, run):
+    reference = import_file(video, exported_coco(run))
+    page = admin_client.get("/admin/processing/processingjob/?origin__exact=import")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Imported reference" in text and str(reference.pk) in text and str(run.pk) not in text
+    assert "Detector run" in admin_client.get("/admin/processing/processingjob/").content.decode()
