@@ -189,3 +189,12 @@ def test_evaluations_of_the_video_are_listed_newest_first(api_client, video, run
     Evaluation.objects.create(job=ProcessingJobFactory(status="completed"), reference_job=reference)  # elsewhere
     ids = [e["id"] for e in api_client.get(f"/api/v1/videos/{video.pk}/evaluations/").json()["results"]]
     assert ids == [newer.pk, older.pk]
+
+
+def test_the_video_page_offers_the_import_to_writers_only(client, video, viewer_client):
+    client.force_login(video.owner)
+    page = client.get(f"/videos/{video.pk}/").content.decode()
+    assert 'id="reference-form"' in page and 'data-can-write="true"' in page
+    own = VideoFactory(owner=viewer_client.user, workflow_state="completed")
+    client.force_login(viewer_client.user)
+    assert 'data-can-write="false"' in client.get(f"/videos/{own.pk}/").content.decode()
