@@ -33,7 +33,8 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-local-development-key-change-me-in-production")
+# The "django-insecure-" prefix makes `check --deploy` (security.W009) refuse this development key.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "django-insecure-local-development-key-change-me-in-production")
 DEBUG = env_bool("DJANGO_DEBUG", True)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "mediaplatform.security_headers.SecurityHeadersMiddleware",  # CSP, Permissions-Policy (security block below)
     "audit.middleware.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -320,3 +322,60 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+
+# =====================================================================================================
+# Production security (issue 9). One block, every value from the environment; `manage.py check --deploy`
+# is clean with DJANGO_DEBUG=0, DJANGO_HTTPS=1, a long random DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS.
+# =====================================================================================================
+# DJANGO_HTTPS=1: browsers reach the site over HTTPS (TLS here, or at a proxy in front). Off by default,
+# so `make run`, docker compose and the benches keep working on plain http://127.0.0.1; check --deploy
+# warns until it is on.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS and env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probes from inside the network speak plain HTTP
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+# Behind a TLS-terminating proxy, name the header it sets (e.g. X-Forwarded-Proto) so Django knows the
+# request was HTTPS. Only when the proxy always sets (or strips) that header: a client could forge it.
+_PROXY_SSL_HEADER = env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_").removeprefix("HTTP_"), "https")
+    if _PROXY_SSL_HEADER
+    else None
+)
+SESSION_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # static/js reads the token from this cookie to send it as X-CSRFToken
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy, set by mediaplatform.security_headers (which adds the websocket origin, and
+# the Swagger UI page's inline script). Scripts only from our own static files. Styles also inline: the
+# templates set progress widths in style attributes and the admin's transition buttons and the Swagger UI
+# page carry <style> blocks. data: images are the Swagger UI's icons.
+CONTENT_SECURITY_POLICY = (
+    {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    if env_bool("CONTENT_SECURITY_POLICY", True)
+    else {}
+)
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+# ===================================================================== end of production security ====
