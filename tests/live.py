@@ -93,11 +93,17 @@ def wait_for_log(live: LiveProcess, needle: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{live.name} did not report {needle!r} within {timeout}s:\n{live.log_tail()}")
 
 
-def start_daphne() -> tuple[LiveProcess, int]:
+def daphne_endpoint(port: int) -> str:
+    """Loopback with the platform's deep accept backlog (see scripts/run_platform.sh)."""
+    return f"tcp:port={port}:interface=127.0.0.1:backlog=1024"
+
+
+def start_daphne(name: str = "daphne", *, extra_env: dict[str, str] | None = None) -> tuple[LiveProcess, int]:
     port = free_port()
     live = start_process(
-        "daphne",
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mediaplatform.asgi:application"],
+        name,
+        [sys.executable, "-m", "daphne", "-e", daphne_endpoint(port), "mediaplatform.asgi:application"],
+        extra_env=extra_env,
     )
     wait_for_port(port, live)
     return live, port

@@ -14,8 +14,12 @@ def write_test_video(
     width: int = 320,
     height: int = 240,
     codec: str = "libx264",
+    variant: int = 0,
 ) -> Path:
-    """Encode a clip of coloured shapes moving over a gradient, so decoders and detectors see real content."""
+    """Encode a clip of coloured shapes moving over a gradient, so decoders and detectors see real content.
+
+    Each `variant` starts the shapes elsewhere, so clips differ in content (and SHA-256) but not in size.
+    """
     frame_total = int(round(seconds * fps))
     yy, xx = np.mgrid[0:height, 0:width]
     background = np.stack(
@@ -28,8 +32,8 @@ def write_test_video(
         stream.pix_fmt = "yuv420p"
         for index in range(frame_total):
             image = background.copy()
-            x = (index * 7) % max(width - 60, 1)
-            y = (index * 5) % max(height - 60, 1)
+            x = (index * 7 + variant * 3) % max(width - 60, 1)
+            y = (index * 5 + variant * 2) % max(height - 60, 1)
             image[y : y + 50, x : x + 50] = (220, 40, 40)
             cx, cy = width - 40 - x // 2, height // 2
             image[cy - 20 : cy + 20, max(cx - 20, 0) : cx + 20] = (40, 200, 60)
