@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from mediaplatform.api.errors import ApiError
 from videos.models import Video
 from videos.models_access import AnalysisMediaType
-from videos.selectors import analysis_history, analysis_history_page, analysis_result, video_visibility
+from videos.selectors import analysis_history_page, analysis_result, video_visibility
 from videos.services.deletion import VideoAlreadyDeleted, video_soft_delete
 from videos.services.media_analysis import (
     STATUS_FOR_STATE,
@@ -201,14 +201,50 @@ class AnalysisDeleteView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+HISTORY_DEFAULTS = {"page": 1, "per_page": 20, "sort_by": "created_at", "order": "desc"}
+_HISTORY_CHOICES = {
+    "status": {value for value, _label in STATUS_VALUES},
+    "media_type": set(AnalysisMediaType.values),
+    "sort_by": set(SORT_FIELDS),
+    "order": {"asc", "desc"},
+}
+
+
+def history_query(params) -> dict:
+    """The validated history parameters (HistoryQuerySerializer's validated_data); ApiError 422 when invalid.
+
+    The common queries (integers, choices, no dates) are read directly: building and running the serializer
+    cost about as much as the whole page query. Anything else (dates, a value that is not plainly valid) goes
+    through HistoryQuerySerializer, so what is accepted, and every error message, stays exactly the serializer's.
+    """
+    query = dict(HISTORY_DEFAULTS)
+    for name in ("page", "per_page", "status", "media_type", "sort_by", "order", "date_from", "date_to"):
+        value = params.get(name)
+        if value is None:
+            continue
+        if name in ("page", "per_page"):
+            number = int(value) if value.isascii() and value.isdigit() else 0
+            if not 1 <= number <= (100 if name == "per_page" else 1_000_000):
+                break
+            query[name] = number
+        elif name in _HISTORY_CHOICES and value in _HISTORY_CHOICES[name]:
+            query[name] = value
+        else:
+            break
+    else:
+        return query
+    serializer = HistoryQuerySerializer(data=params)
+    if not serializer.is_valid():
+        raise _unprocessable(serializer)
+    return dict(serializer.validated_data)
+
+
 class AnalysisHistoryView(APIView):
     @extend_schema(parameters=[HistoryQuerySerializer], responses={200: HistoryResponseSerializer, 422: None})
     def get(self, request):
-        query = HistoryQuerySerializer(data=request.query_params)
-        if not query.is_valid():
-            raise _unprocessable(query)
-        q = query.validated_data
-        videos = analysis_history(
+        q = history_query(request.query_params)
+        per_page, page = q["per_page"], q["page"]
+        total, rows = analysis_history_page(
             user=request.user,
             status=q.get("status"),
             media_type=q.get("media_type"),
@@ -216,25 +252,25 @@ class AnalysisHistoryView(APIView):
             date_to=q.get("date_to"),
             sort_by=SORT_FIELDS[q["sort_by"]],
             descending=q["order"] == "desc",
+            offset=(page - 1) * per_page,
+            limit=per_page,
         )
-        total = videos.count()
-        per_page, page = q["per_page"], q["page"]
-        start = (page - 1) * per_page
-        rows = analysis_history_page(analyses=videos, start=start, stop=start + per_page)
         when = _DATETIME.to_representation
-        data = [
-            {
-                "analysis_id": str(row["id"]),
-                "status": "deleted" if row["deleted_at"] is not None else STATUS_FOR_STATE[row["workflow_state"]],
-                "media_type": "video",
-                "prompt": row["analysis_request__prompt"] or "",
-                "created_at": when(row["created_at"]),
-                "completed_at": when(row["completed_at"])
-                if row["completed_at"] and STATUS_FOR_STATE[row["workflow_state"]] == "completed"
-                else None,
-            }
-            for row in rows
-        ]
+        data = []
+        for row in rows:
+            status = "deleted" if row["deleted_at"] is not None else STATUS_FOR_STATE[row["workflow_state"]]
+            data.append(
+                {
+                    "analysis_id": str(row["id"]),
+                    "status": status,
+                    "media_type": "video",
+                    "prompt": row["prompt"] or "",
+                    "created_at": when(row["created_at"]),
+                    "completed_at": when(row["completed_at"])
+                    if row["completed_at"] and STATUS_FOR_STATE[row["workflow_state"]] == "completed"
+                    else None,
+                }
+            )
         body = {
             "data": data,  # built directly: HistoryItemSerializer documents it
             "pagination": {

@@ -1,9 +1,11 @@
 """Reads of videos and their results, scoped to what a user may see."""
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
 
 from processing.models import Detection, ProcessingErrorLog, ProcessingJob
 from videos.models import Video, VideoStateTransition
@@ -33,6 +35,193 @@ def video_get_for_user(*, user: AbstractBaseUser, video_id) -> Video:
         to_attr="latest_errors",
     )
     return queryset.prefetch_related(latest_jobs, timeline, latest_errors).get(pk=video_id)
+
+
+# The detail of GET /api/v1/videos/<id>/, read in one statement --------------------------------------------
+#
+# The hot read of the API. VideoDetailSerializer (still the documented schema, and the body of the action
+# endpoints) costs six queries and ~10 ms of DRF field machinery per request; this is one round trip whose
+# rows are shaped straight into the same JSON. tests/api/test_api_fast_paths.py compares the two field for field.
+# Decimals come back as text (numeric(5,2)::text is DRF's "12.50"); timestamps are rendered like DRF's
+# DateTimeField (ISO 8601 in the current time zone, "Z" for UTC); the nested rows arrive as JSON, so their
+# timestamps are parsed back first. One statement also means one snapshot: the run, its stages, the timeline
+# and the errors are read consistently, which six autocommit queries were not.
+
+VIDEO_DETAIL_COLUMNS = (
+    # (JSON name, SQL expression over "v")
+    ("id", "v.id"),
+    ("title", "v.title"),
+    ("original_filename", "v.original_filename"),
+    ("state", "v.workflow_state"),
+    ("current_stage", "v.current_stage"),
+    ("progress_percentage", "v.progress_percentage::text"),
+    ("objects_detected_count", "v.objects_detected_count"),
+    ("size_bytes", "v.size_bytes"),
+    ("created_at", "v.created_at"),
+    ("updated_at", "v.updated_at"),
+    ("mime_type", "v.mime_type"),
+    ("file_hash", "v.file_hash"),
+    ("duration_seconds", "v.duration_seconds"),
+    ("fps", "v.fps"),
+    ("width", "v.width"),
+    ("height", "v.height"),
+    ("frame_count", "v.frame_count"),
+    ("codec", "v.codec"),
+    ("container", "v.container"),
+    ("rotation", "v.rotation"),
+    ("has_audio", "v.has_audio"),
+    ("annotations_count", "v.annotations_count"),
+    ("total_processing_seconds", "v.total_processing_seconds"),
+    ("frames_per_second_processed", "v.frames_per_second_processed"),
+    ("last_error_message", "v.last_error_message"),
+    ("needs_review", "v.needs_review"),
+    ("last_event_seq", "v.last_event_seq"),
+    ("priority", "v.priority"),
+    ("source_url", "v.source_url"),
+)
+_VIDEO_DETAIL_DATETIMES = ("created_at", "updated_at")
+
+JOB_SUMMARY_COLUMNS = (
+    ("id", "j.id"),
+    ("status", "j.status"),
+    ("model_name", "j.model_name"),
+    ("frame_step", "j.frame_step"),
+    ("start_frame", "j.start_frame"),
+    ("end_frame", "j.end_frame"),
+    ("max_fps", "j.max_fps"),
+    ("track", "j.track"),
+    ("is_ground_truth", "j.is_ground_truth"),
+    ("current_stage", "j.current_stage"),
+    ("stages", None),  # filled from the nested stage rows
+    ("processed_frames", "j.processed_frames"),
+    ("total_frames", "j.total_frames"),
+    ("next_frame_index", "j.next_frame_index"),
+    ("progress_percentage", "j.progress_percentage::text"),
+    ("frames_per_second", "j.frames_per_second"),
+    ("estimated_completion_at", "j.estimated_completion_at"),
+    ("detections_count", "j.detections_count"),
+    ("processing_node_id", "j.processing_node_id"),
+    ("peak_memory_mb", "j.peak_memory_mb"),
+    ("cpu_percent", "j.cpu_percent"),
+    ("gpu_memory_mb", "j.gpu_memory_mb"),
+    ("retry_count", "j.retry_count"),
+    ("error_count", "j.error_count"),
+    ("last_error_message", "j.last_error_message"),
+    ("reused_from", "j.reused_from_id"),
+    ("started_at", "j.started_at"),
+    ("finished_at", "j.finished_at"),
+    ("heartbeat_at", "j.heartbeat_at"),
+)
+_JOB_DATETIMES = ("estimated_completion_at", "started_at", "finished_at", "heartbeat_at")
+
+
+def _select_list(columns) -> str:
+    return ", ".join(f'{expression} AS "{name}"' for name, expression in columns if expression)
+
+
+_VIDEO_DETAIL_SQL = f"""
+SELECT {_select_list(VIDEO_DETAIL_COLUMNS)},
+  (SELECT row_to_json(job_row) FROM (
+     SELECT {_select_list(JOB_SUMMARY_COLUMNS)},
+       (SELECT coalesce(json_agg(stage_row ORDER BY stage_row.id), '[]'::json) FROM (
+          SELECT s.id, s.stage, s.status, s.progress_percentage::text AS progress_percentage,
+                 s.started_at, s.finished_at, s.detail
+          FROM processing_jobstage s WHERE s.job_id = j.id) stage_row) AS stages
+     FROM processing_processingjob j WHERE j.video_id = v.id ORDER BY j.created_at DESC LIMIT 1) job_row
+  ) AS latest_job,
+  (SELECT coalesce(json_agg(change_row ORDER BY change_row.id), '[]'::json) FROM (
+     SELECT t.id, t.from_state, t.to_state, t.transition, t.reason, t.created_at
+     FROM videos_videostatetransition t WHERE t.video_id = v.id) change_row
+  ) AS timeline,
+  (SELECT coalesce(json_agg(error_row ORDER BY error_row.created_at DESC), '[]'::json) FROM (
+     SELECT e.id, e.job_id, e.stage, e.error_type, e.error_code, e.message, e.severity, e.created_at
+     FROM processing_processingerrorlog e WHERE e.video_id = v.id ORDER BY e.created_at DESC LIMIT %s) error_row
+  ) AS latest_errors
+FROM videos_video v
+WHERE v.id = %s AND v.deleted_at IS NULL"""
+
+
+def _api_datetime(value: datetime | str | None, zone: tzinfo) -> str | None:
+    """A timestamp as DRF's DateTimeField renders it: ISO 8601 in the current time zone, "Z" for UTC."""
+    if not value:
+        return None
+    if isinstance(value, str):  # from a nested JSON row
+        value = datetime.fromisoformat(value)
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _job_summary(job: dict, zone: tzinfo) -> dict:
+    summary = {}
+    for name, _expression in JOB_SUMMARY_COLUMNS:
+        summary[name] = job.get(name)
+    for name in _JOB_DATETIMES:
+        summary[name] = _api_datetime(job[name], zone)
+    stages = []
+    for row in job["stages"]:
+        started = datetime.fromisoformat(row["started_at"]) if row["started_at"] else None
+        finished = datetime.fromisoformat(row["finished_at"]) if row["finished_at"] else None
+        stages.append(
+            {
+                "stage": row["stage"],
+                "status": row["status"],
+                "progress_percentage": row["progress_percentage"],
+                "started_at": _api_datetime(started, zone),
+                "finished_at": _api_datetime(finished, zone),
+                "duration_seconds": (finished - started).total_seconds() if started and finished else None,
+                "detail": row["detail"],
+            }
+        )
+    summary["stages"] = stages
+    return summary
+
+
+def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
+    """The body of GET /api/v1/videos/<id>/ (VideoDetailSerializer's shape) in one query.
+
+    None when the user may not see a live video of that id: someone else's (staff see all), deleted, or none.
+    """
+    sql, params = _VIDEO_DETAIL_SQL, [LATEST_ERRORS_SHOWN, video_id]
+    if not user.is_staff:
+        sql += " AND v.owner_id = %s"
+        params.append(user.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    zone = timezone.get_current_timezone()
+    names = [name for name, _expression in VIDEO_DETAIL_COLUMNS]
+    body = dict(zip(names, row, strict=False))
+    body["id"] = str(body["id"])
+    for name in _VIDEO_DETAIL_DATETIMES:
+        body[name] = _api_datetime(body[name], zone)
+    latest_job, timeline, latest_errors = row[len(names) :]
+    body["latest_job"] = _job_summary(latest_job, zone) if latest_job else None
+    body["timeline"] = [
+        {
+            "from_state": change["from_state"],
+            "to_state": change["to_state"],
+            "transition": change["transition"],
+            "reason": change["reason"],
+            "created_at": _api_datetime(change["created_at"], zone),
+        }
+        for change in timeline
+    ]
+    body["latest_errors"] = [
+        {
+            "id": error["id"],
+            "job_id": error["job_id"],
+            "stage": error["stage"],
+            "error_type": error["error_type"],
+            "error_code": error["error_code"],
+            "message": error["message"],
+            "severity": error["severity"],
+            "created_at": _api_datetime(error["created_at"], zone),
+        }
+        for error in latest_errors
+    ]
+    return body
 
 
 def video_visibility(*, user: AbstractBaseUser, video_id) -> str | None:
@@ -110,50 +299,110 @@ def video_stats(*, user: AbstractBaseUser, created_from, created_to) -> dict:
     }
 
 
-def analysis_history(
+# GET /api/media/history: the count and one page in one statement ------------------------------------------
+#
+# Built by hand rather than through the ORM: compiling the two querysets (count, and the page with its
+# latest-completion subquery) cost more Python than the rest of the request. The filters are few and fixed, every
+# value goes in as a parameter, and the column to sort by comes from a fixed map, never from the request.
+
+HISTORY_SORT_COLUMNS = {
+    "created_at": "v.created_at",
+    "updated_at": "v.updated_at",
+    "workflow_state": "v.workflow_state",
+}
+HISTORY_PAGE_COLUMNS = ("id", "workflow_state", "deleted_at", "created_at", "prompt", "completed_at")
+
+
+def analysis_history_statement(
+    *,
+    user: AbstractBaseUser,
+    status: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    sort_by: str = "created_at",
+    descending: bool = True,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[str, list]:
+    """SQL and parameters answering (total, then one page of rows) for the history filters.
+
+    Own analyses (all for staff); `status` is a seeds/003 status: "deleted" lists the soft-deleted ones, any
+    other value live ones only. Each row has the total (so an empty page still tells it), then the page's columns
+    (HISTORY_PAGE_COLUMNS; NULL when the page is past the end). The owner/state/created_at filters match the
+    indexes video_owner_state_created_idx (live rows) and video_owner_created_idx.
+    """
+    from videos.services.media_analysis import STATES_FOR_STATUS
+
+    conditions, params = [], []
+    if not user.is_staff:
+        conditions.append("v.owner_id = %s")
+        params.append(user.pk)
+    if status == "deleted":
+        conditions.append("v.deleted_at IS NOT NULL")
+    else:
+        conditions.append("v.deleted_at IS NULL")
+        if status:
+            conditions.append("v.workflow_state = ANY(%s)")
+            params.append([str(state) for state in STATES_FOR_STATUS[status]])
+    if date_from:
+        conditions.append("v.created_at >= %s")
+        params.append(date_from)
+    if date_to:
+        conditions.append("v.created_at <= %s")
+        params.append(date_to)
+    where = " AND ".join(conditions)
+    direction = "DESC" if descending else "ASC"
+    order = f"{HISTORY_SORT_COLUMNS[sort_by]} {direction}, v.id {direction}"
+    sql = f"""
+SELECT counted.total, page.*
+FROM (SELECT count(*) AS total FROM videos_video v WHERE {where}) counted
+LEFT JOIN (
+  SELECT v.id, v.workflow_state, v.deleted_at, v.created_at, request.prompt,
+    (SELECT j.finished_at FROM processing_processingjob j
+     WHERE j.video_id = v.id AND j.status = 'completed'
+     ORDER BY j.finished_at DESC NULLS LAST LIMIT 1) AS completed_at
+  FROM videos_video v LEFT JOIN videos_mediaanalysisrequest request ON request.video_id = v.id
+  WHERE {where}
+  ORDER BY {order}
+  LIMIT %s OFFSET %s
+) page ON true"""
+    return sql, [*params, *params, limit, offset]
+
+
+def analysis_history_page(
     *,
     user: AbstractBaseUser,
     status: str | None = None,
     media_type: str | None = None,
-    date_from=None,
-    date_to=None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
     sort_by: str = "created_at",
     descending: bool = True,
-) -> QuerySet[Video]:
-    """The analyses (videos) of GET /api/media/history: own ones (all for staff), filtered and ordered.
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[int, list[dict]]:
+    """(total, rows of one page) of the user's analyses (videos) for GET /api/media/history, in one query.
 
-    `status` is a seeds/003 status; "deleted" lists the soft-deleted ones, every other value live ones only.
+    Each row: HISTORY_PAGE_COLUMNS, `completed_at` being the finish time of the latest completed run.
     """
-    from videos.services.media_analysis import STATES_FOR_STATUS
-
-    videos = Video.objects.all() if user.is_staff else Video.objects.filter(owner=user)
-    if status == "deleted":
-        videos = videos.filter(deleted_at__isnull=False)
-    else:
-        videos = videos.filter(deleted_at__isnull=True)
-        if status:
-            videos = videos.filter(workflow_state__in=STATES_FOR_STATUS[status])
     if media_type not in (None, "video"):
-        videos = videos.none()  # every analysis this platform runs is a video
-    if date_from:
-        videos = videos.filter(created_at__gte=date_from)
-    if date_to:
-        videos = videos.filter(created_at__lte=date_to)
-    direction = "-" if descending else ""
-    return videos.order_by(f"{direction}{sort_by}", f"{direction}id")
-
-
-def analysis_history_page(*, analyses: QuerySet[Video], start: int, stop: int) -> list[dict]:
-    """One page of analyses as rows, each with its latest completed run's finish time, in one query."""
-    latest_completion = Subquery(
-        ProcessingJob.objects.filter(video=OuterRef("pk"), status="completed")
-        .order_by(F("finished_at").desc(nulls_last=True))
-        .values("finished_at")[:1]
+        return 0, []  # every analysis this platform runs is a video
+    sql, params = analysis_history_statement(
+        user=user,
+        status=status,
+        date_from=date_from,
+        date_to=date_to,
+        sort_by=sort_by,
+        descending=descending,
+        offset=offset,
+        limit=limit,
     )
-    rows = analyses.annotate(completed_at=latest_completion).values(
-        "id", "workflow_state", "deleted_at", "created_at", "completed_at", "analysis_request__prompt"
-    )
-    return list(rows[start:stop])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    total = rows[0][0] if rows else 0
+    page = [dict(zip(HISTORY_PAGE_COLUMNS, row[1:], strict=True)) for row in rows if row[1] is not None]
+    return total, page
 
 
 def analysis_result(*, video: Video, completed: bool) -> tuple[datetime | None, dict | None]:

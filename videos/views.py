@@ -11,6 +11,7 @@ from videos.filters import VideoListFilterSerializer, video_filter
 from videos.models import Video
 from videos.selectors import (
     detection_list_for_video,
+    video_detail_for_user,
     video_get_for_user,
     video_list_for_user,
     video_stats,
@@ -105,10 +106,17 @@ class VideoListCreateView(generics.ListAPIView):
 
 
 class VideoDetailView(generics.RetrieveDestroyAPIView):
-    serializer_class = VideoDetailSerializer
+    serializer_class = VideoDetailSerializer  # documents the body; the selector builds it in one query
 
     def get_object(self):
         return video_for_request(self.request, self.kwargs["video_id"])
+
+    def retrieve(self, request, *args, **kwargs):
+        video_id = self.kwargs["video_id"]
+        body = video_detail_for_user(user=request.user, video_id=video_id)
+        if body is None:
+            raise video_missing(request, video_id)
+        return Response(body)
 
     @extend_schema(responses={204: None, 404: None, 410: None})
     def delete(self, request, video_id):
