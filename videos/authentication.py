@@ -1,7 +1,25 @@
-"""`Authorization: Api-Key <key>`: keys are looked up by the SHA-256 of the presented key."""
+"""`Authorization: Api-Key <key>`: keys are looked up by the SHA-256 of the presented key.
+
+A key that authenticated is remembered in this process for API_KEY_AUTH_CACHE_SECONDS (default 5), so a busy
+client costs one indexed query per key every few seconds instead of one per request. What that allows, and
+its bound:
+
+- expiry is checked on every request against the remembered `expires_at`: exact;
+- revoking or deleting a key, or deactivating or deleting its user, drops what this process remembered at once
+  (model signals); other server processes notice at their next look-up, at most API_KEY_AUTH_CACHE_SECONDS
+  later. So does a change made without signals (a queryset update, SQL);
+- unknown, revoked and expired keys are never remembered: each such request asks the database.
+
+API_KEY_AUTH_CACHE_SECONDS = 0 turns the cache off.
+"""
 
 import logging
+import threading
+import time
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -11,7 +29,81 @@ from videos.models_access import ApiKey, api_key_hash
 logger = logging.getLogger(__name__)
 
 KEYWORD = "Api-Key"
-LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is written at most once a minute per key
+LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is written at most once a minute per key (and process)
+DEFAULT_CACHE_SECONDS = 5.0
+CACHE_MAX_ENTRIES = 10_000  # beyond this the cache starts over: memory stays bounded whatever clients send
+
+# key_hash -> (monotonic time it was read, ApiKey column values, User column values). Plain values, not model
+# instances: every request gets fresh instances, so nothing one request caches on its user leaks to the next.
+_remembered: dict[str, tuple[float, tuple, tuple]] = {}
+_lock = threading.Lock()
+clock = time.monotonic  # module attribute so tests can move time forward
+
+
+def cache_seconds() -> float:
+    return float(getattr(settings, "API_KEY_AUTH_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+
+
+def forget_key(*, key_hash: str) -> None:
+    with _lock:
+        _remembered.pop(key_hash, None)
+
+
+def forget_user(*, user_id) -> None:
+    with _lock:
+        user_column = _columns(ApiKey).index("user_id")
+        for key_hash in [h for h, (_at, key, _user) in _remembered.items() if key[user_column] == user_id]:
+            del _remembered[key_hash]
+
+
+def forget_all() -> None:
+    with _lock:
+        _remembered.clear()
+
+
+def _key_changed(sender, instance: ApiKey, **kwargs) -> None:
+    forget_key(key_hash=instance.key_hash)
+
+
+def _user_changed(sender, instance, **kwargs) -> None:
+    forget_user(user_id=instance.pk)
+
+
+post_save.connect(_key_changed, sender=ApiKey, dispatch_uid="api_key_auth_cache_key_saved")
+post_delete.connect(_key_changed, sender=ApiKey, dispatch_uid="api_key_auth_cache_key_deleted")
+post_save.connect(_user_changed, sender=settings.AUTH_USER_MODEL, dispatch_uid="api_key_auth_cache_user_saved")
+post_delete.connect(_user_changed, sender=settings.AUTH_USER_MODEL, dispatch_uid="api_key_auth_cache_user_deleted")
+
+
+def _columns(model) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def _look_up(key_hash: str) -> tuple[tuple, tuple] | None:
+    """The key's and its user's column values, in one indexed query (key_hash is unique)."""
+    key_columns, user_columns = _columns(ApiKey), _columns(get_user_model())
+    row = (
+        ApiKey.objects.filter(key_hash=key_hash)
+        .values_list(*key_columns, *(f"user__{name}" for name in user_columns))
+        .first()
+    )
+    if row is None:
+        return None
+    return row[: len(key_columns)], row[len(key_columns) :]
+
+
+def _remember(key_hash: str, key_values: tuple, user_values: tuple, *, read_at: float) -> None:
+    with _lock:
+        if len(_remembered) >= CACHE_MAX_ENTRIES:
+            _remembered.clear()
+        _remembered[key_hash] = (read_at, key_values, user_values)
+
+
+def _recall(key_hash: str, ttl: float) -> tuple[float, tuple, tuple] | None:
+    entry = _remembered.get(key_hash)
+    if entry is None or clock() - entry[0] >= ttl:
+        return None
+    return entry
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -25,17 +117,33 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             presented = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("The API key is not valid.")
-        key = ApiKey.objects.select_related("user").filter(key_hash=api_key_hash(presented)).first()
-        if key is None or not key.user.is_active:
+        key_hash = api_key_hash(presented)
+        ttl = cache_seconds()
+        entry = _recall(key_hash, ttl) if ttl > 0 else None
+        if entry is not None:
+            read_at, found, changed = entry[0], entry[1:], False
+        else:
+            # Taken before the query: whatever is remembered is never older than this, so the bound holds
+            # even when a revocation commits between this read and _remember below.
+            read_at, found, changed = clock(), _look_up(key_hash), True
+        user_model = get_user_model()
+        user = user_model.from_db("default", _columns(user_model), found[1]) if found else None
+        if user is None or not user.is_active:
             logger.warning("unknown API key presented (prefix %s)", presented[3:11])
             raise exceptions.AuthenticationFailed("The API key is not valid.")
+        key = ApiKey.from_db("default", _columns(ApiKey), found[0])
         if not key.is_active:
+            forget_key(key_hash=key_hash)
             raise exceptions.AuthenticationFailed("The API key is revoked or expired.")
+        key.user = user
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
-        return key.user, key
+            changed = True
+        if ttl > 0 and changed:
+            _remember(key_hash, tuple(getattr(key, name) for name in _columns(ApiKey)), found[1], read_at=read_at)
+        return user, key
 
     def authenticate_header(self, request):
         return KEYWORD
