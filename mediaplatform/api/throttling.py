@@ -55,13 +55,26 @@ class RedisRateThrottle(BaseThrottle):
         return self._wait
 
 
+# One redis.Redis per connection pool: Django's RedisCacheClient.get_client() builds a new client (and its
+# table of ~170 response callbacks) on every call, which cost more than the round trip itself.
+_clients: dict[object, object] = {}
+
+
+def _redis_client(redis_cache, key: str):
+    pool = redis_cache._get_connection_pool(write=True)
+    client = _clients.get(pool)
+    if client is None:
+        client = _clients[pool] = redis_cache._client(connection_pool=pool)
+    return client
+
+
 def _increment(cache_key: str, *, timeout: int) -> int:
     """Count one request in the window: a single pipelined INCR + EXPIRE on Redis, add/incr elsewhere."""
     cache = caches[settings.API_THROTTLE_CACHE]
     redis_cache = getattr(cache, "_cache", None)
     if redis_cache is not None and hasattr(redis_cache, "get_client"):
         key = cache.make_and_validate_key(cache_key)
-        pipe = redis_cache.get_client(key, write=True).pipeline(transaction=False)
+        pipe = _redis_client(redis_cache, key).pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, timeout, nx=True)
         count, _ = pipe.execute()
