@@ -290,7 +290,7 @@ def send_process_video(broker: PrivateRedis, job_id, *, queue: str = "inference"
     """Queue a job on a private broker, as the platform's job_enqueue does on its own."""
     from celery import Celery
 
-    app = Celery("fault-test", broker=broker.env()["CELERY_BROKER_URL"])
+    app = Celery("fault-test", broker=broker.env()["CELERY_BROKER_URL"], set_as_current=False)
     try:
         app.send_task("processing.tasks.process_video", args=[str(job_id)], queue=queue)
     finally:

@@ -478,6 +478,11 @@ def _job_run(
         if not owned:
             logger.info("job %s is being run by another worker; nothing to do", job_id)
             return None
+        # Read again under the lock: another runner may have finished it since the first look.
+        job = ProcessingJob.objects.select_related("detector_model").get(pk=job_id)
+        if job.status not in RUNNABLE_STATUSES:
+            logger.info("job %s is %s; nothing to do", job_id, job.status)
+            return None
         if unrecorded_failure:
             recorded = failure_record_unrecorded(job_id=job_id, unrecorded=unrecorded_failure)
             if recorded.retry_in_seconds is None:

@@ -1,5 +1,10 @@
-"""Finding jobs whose worker died and handing them to a live one, or failing them after their retries."""
+"""Finding jobs whose worker died or whose message was lost, and handing them to a live worker.
 
+Failing them after their retries is the recovery matrix's business (failures.py).
+"""
+
+import base64
+import json
 import logging
 from datetime import timedelta
 
@@ -10,42 +15,115 @@ from django.utils import timezone
 from processing.models import JobStatus, ProcessingJob
 from processing.services.failures import job_handle_failure
 from processing.services.jobs import job_enqueue
-from processing.services.locking import job_is_being_run
+from processing.services.locking import job_run_lock
 
 logger = logging.getLogger(__name__)
+
+PROCESS_VIDEO_TASK = "processing.tasks.process_video"
 
 
 class WorkerLost(TimeoutError):
     """A running job's heartbeat stopped: its worker died or hangs."""
 
 
-def stuck_jobs_requeue(*, stale_after_seconds: float | None = None) -> list:
-    """Deal with running jobs whose heartbeat went silent, and retries whose message never came back.
+def broker_process_video_job_ids() -> set[str] | None:
+    """Job ids of the process_video messages the broker still holds: queued, or delivered and not acknowledged.
 
-    A silent job is a timeout in the recovery matrix: an error-log row, a requeue with
-    exponential backoff, and `failed` after the last retry. A job still held by a live
-    runner is left alone, so racing the worker is harmless.
+    None when the broker cannot be read this way (not Redis): then nothing is judged lost.
+    A Redis broker that restarted without persistence has forgotten every message, so a
+    queued job whose message is in neither place will never be delivered.
     """
-    stale_after = settings.STUCK_JOB_SECONDS if stale_after_seconds is None else stale_after_seconds
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
-    candidates = ProcessingJob.objects.filter(
-        Q(status=JobStatus.RUNNING, heartbeat_at__lte=cutoff) | Q(status=JobStatus.RETRYING, next_retry_at__lte=cutoff),
-        cancel_requested_at__isnull=True,
-    ).values_list("pk", "status", "current_stage", "heartbeat_at")
-    requeued = []
-    for job_id, status, stage, heartbeat_at in candidates:
-        if job_is_being_run(job_id=job_id):
+    from mediaplatform.celery import app
+
+    queues = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} | {settings.CELERY_TASK_DEFAULT_QUEUE}
+    with app.connection_for_read() as connection:
+        if connection.transport.driver_type != "redis":
+            return None
+        channel = connection.default_channel
+        client = channel.client
+        raw_messages = []
+        for queue in queues:
+            for priority in channel.priority_steps:
+                raw_messages += client.lrange(channel._q_for_pri(queue, priority), 0, -1)
+        raw_messages += [json.loads(entry)[0] for entry in client.hvals(channel.unacked_key)]
+    job_ids = set()
+    for raw in raw_messages:
+        message = raw if isinstance(raw, dict) else json.loads(raw)  # unacked entries hold it parsed
+        if (message.get("headers") or {}).get("task") != PROCESS_VIDEO_TASK:
             continue
-        if status == JobStatus.RETRYING:
-            job_enqueue(job_id=job_id)  # its retry message was lost (e.g. the broker restarted)
-            requeued.append(job_id)
-            continue
+        body = message.get("body", "")
+        if (message.get("properties") or {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]  # Celery's protocol 2 body: [args, kwargs, embed]
+        if args:
+            job_ids.add(str(args[0]))
+    return job_ids
+
+
+class _BrokerView:
+    """What the broker holds, read once per sweep and only when a waiting job needs it."""
+
+    def __init__(self):
+        self._read = False
+        self._job_ids: set[str] | None = None
+
+    def job_ids(self) -> set[str] | None:
+        if not self._read:
+            self._read, self._job_ids = True, broker_process_video_job_ids()
+        return self._job_ids
+
+
+def _decide(*, job_id, stage: str, heartbeat_at, stale_after: float, broker: _BrokerView) -> float | None:
+    """Seconds before the job should be queued again (0: now), or None to leave it alone."""
+    # Holding the run lock while deciding: a runner cannot start meanwhile, and one that
+    # finished between the sweep's query and now has committed its end, which the re-read sees.
+    with job_run_lock(job_id=job_id) as owned:
+        if not owned:
+            return None  # a live runner has it
+        status = ProcessingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+        if status in (JobStatus.QUEUED, JobStatus.RETRYING):
+            held = broker.job_ids()
+            if held is not None and str(job_id) in held:
+                return None  # its message is on its way: waiting behind others is not being lost
+            if held is None and status == JobStatus.QUEUED:
+                return None  # no way to tell a lost message from a long queue
+            return 0
+        if status != JobStatus.RUNNING:
+            return None  # it finished, failed or was cancelled since the query
         silent_for = (timezone.now() - heartbeat_at).total_seconds() if heartbeat_at else stale_after
         outcome = job_handle_failure(
             job_id=job_id, stage=stage, exc=WorkerLost(f"No heartbeat from the job's worker for {silent_for:.0f} s.")
         )
-        if outcome.retry_in_seconds is not None:
-            job_enqueue(job_id=job_id, countdown=outcome.retry_in_seconds)
+        return outcome.retry_in_seconds
+
+
+def stuck_jobs_requeue(*, stale_after_seconds: float | None = None) -> list:
+    """Deal with running jobs whose heartbeat went silent, and waiting jobs whose message never comes.
+
+    A silent job is a timeout in the recovery matrix: an error-log row, a requeue with
+    exponential backoff, and `failed` after the last retry. A job still held by a live
+    runner is left alone, so racing the worker is harmless. A queued job, or a retry
+    whose time has passed, is queued again when the broker no longer holds its message
+    (a Redis restart loses them): running a job is idempotent, so a doubt costs one
+    redundant message, never a second run.
+    """
+    stale_after = settings.STUCK_JOB_SECONDS if stale_after_seconds is None else stale_after_seconds
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    candidates = ProcessingJob.objects.filter(
+        Q(status=JobStatus.RUNNING, heartbeat_at__lte=cutoff)
+        | Q(status=JobStatus.RETRYING, next_retry_at__lte=cutoff)
+        | Q(status=JobStatus.QUEUED, created_at__lte=cutoff),
+        cancel_requested_at__isnull=True,
+    ).values_list("pk", "status", "current_stage", "heartbeat_at")
+    requeued = []
+    broker = _BrokerView()
+    for job_id, _status, stage, heartbeat_at in candidates:
+        countdown = _decide(
+            job_id=job_id, stage=stage, heartbeat_at=heartbeat_at, stale_after=stale_after, broker=broker
+        )
+        if countdown is not None:
+            # Queued after the run lock is let go: a worker taking the message at once must find it free.
+            job_enqueue(job_id=job_id, countdown=countdown or None)
             requeued.append(job_id)
     if requeued:
         logger.warning("requeued %s stuck job(s): %s", len(requeued), ", ".join(map(str, requeued)))
