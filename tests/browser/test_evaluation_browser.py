@@ -1,5 +1,7 @@
 """Validation on the video page in a real browser: import a reference, evaluate the run, read the table and plot."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -79,11 +81,10 @@ def test_import_a_reference_evaluate_the_run_and_see_the_figures(
     screenshot(page, "evaluation_desktop")
 
     # After a reload the player draws the run's boxes, not the imported reference's (the server's default).
+    # (expect() rather than a wait_for_function predicate string: the page's CSP forbids eval.)
     page.reload()
-    page.wait_for_function(
-        f"document.getElementById('overlay').dataset.job === '{run.pk}'"
-        " && Number(document.getElementById('overlay').dataset.drawn) > 0"
-    )
+    expect(page.locator("#overlay")).to_have_attribute("data-job", str(run.pk))
+    expect(page.locator("#overlay")).to_have_attribute("data-drawn", re.compile(r"^[1-9]"))
     expect(page.locator("#evaluation-result")).to_have_attribute("data-status", "completed")
     console_problems.assert_none(ignore=("HTTP 400 POST", "status of 400"))
 
