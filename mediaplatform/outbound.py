@@ -17,8 +17,12 @@ METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_addr
 def address_allowed(address: str) -> bool:
     """Public addresses only (or networks URL_IMPORT_ALLOWED_NETWORKS names); metadata addresses never."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4-mapped (::ffff:a.b.c.d) and 6to4 (2002:AABB:CCDD::/48) addresses reach the IPv4 address they
+        # carry, and Python calls 6to4 global whatever it embeds (2002:7f00:1:: is 127.0.0.1): judge that one.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            ip = embedded
     if ip in METADATA_ADDRESSES:
         return False
     for network in settings.URL_IMPORT_ALLOWED_NETWORKS:
@@ -26,6 +30,8 @@ def address_allowed(address: str) -> bool:
             return True
     if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False  # fec0::/10: deprecated, yet still routed inside some networks, and global to Python
     return ip.is_global and not ip.is_unspecified
 
 
