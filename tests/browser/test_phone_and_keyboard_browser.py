@@ -27,7 +27,7 @@ def test_dashboard_and_video_page_fit_a_phone(phone_page_and_problems, processed
     screenshot(page, "phone_dashboard")
 
     page.get_by_role("link", name="Street corner").tap()
-    page.wait_for_function("Number(document.getElementById('overlay').dataset.drawn) > 0")
+    page.wait_for_function("() => Number(document.getElementById('overlay').dataset.drawn) > 0")
     expect(page.get_by_role("button", name="Another run")).to_be_visible()
     wide = page.evaluate(WIDEST)
     assert page.evaluate(NO_SIDEWAYS_SCROLL), f"the video page scrolls sideways on a phone: {wide}"

@@ -26,9 +26,9 @@ def test_video_page_plays_and_draws_the_boxes(page, console_problems, processed_
     expect(page.locator("#live-status")).to_have_text("live")
 
     # The file is served with ranges and the browser can decode it.
-    page.wait_for_function("document.getElementById('video').readyState >= 2")
+    page.wait_for_function("() => document.getElementById('video').readyState >= 2")
     # Detections are loaded and drawn for the frame shown.
-    page.wait_for_function("Number(document.getElementById('overlay').dataset.drawn) > 0")
+    page.wait_for_function("() => Number(document.getElementById('overlay').dataset.drawn) > 0")
     assert page.evaluate(CANVAS_HAS_INK) > 0
     expect(page.locator("#class-filter label").first).to_be_visible()
     expect(page.locator("#chart svg polyline").first).to_be_attached()
@@ -43,21 +43,21 @@ def test_video_page_plays_and_draws_the_boxes(page, console_problems, processed_
 
     # Playing moves the picture and the boxes follow the frames.
     page.evaluate("document.getElementById('video').play()")
-    page.wait_for_function("Number(document.getElementById('overlay').dataset.frame) >= 5")
+    page.wait_for_function("() => Number(document.getElementById('overlay').dataset.frame) >= 5")
     page.evaluate("document.getElementById('video').pause()")
     page.evaluate("document.getElementById('video').currentTime = 1.0")
-    page.wait_for_function("document.getElementById('overlay').dataset.frame === '10'")
+    page.wait_for_function("() => document.getElementById('overlay').dataset.frame === '10'")
     screenshot(page, "video_page_boxes")
 
     # The confidence slider hides every box at 1.0; unticking every class does the same.
     page.locator("#confidence").fill("1")
-    page.wait_for_function("document.getElementById('overlay').dataset.drawn === '0'")
+    page.wait_for_function("() => document.getElementById('overlay').dataset.drawn === '0'")
     assert page.evaluate(CANVAS_HAS_INK) == 0
     page.locator("#confidence").fill("0")
-    page.wait_for_function("Number(document.getElementById('overlay').dataset.drawn) > 0")
+    page.wait_for_function("() => Number(document.getElementById('overlay').dataset.drawn) > 0")
     for box in page.locator("#class-filter input[type=checkbox]").all():
         box.uncheck()
-    page.wait_for_function("document.getElementById('overlay').dataset.drawn === '0'")
+    page.wait_for_function("() => document.getElementById('overlay').dataset.drawn === '0'")
     console_problems.assert_none()
 
 
