@@ -352,20 +352,24 @@ def analysis_history_statement(
         params.append(date_to)
     where = " AND ".join(conditions)
     direction = "DESC" if descending else "ASC"
-    order = f"{HISTORY_SORT_COLUMNS[sort_by]} {direction}, v.id {direction}"
+    sort_column = HISTORY_SORT_COLUMNS[sort_by]
+    # The page's rows are chosen first (index order, LIMIT/OFFSET), and only those 20-odd rows are then joined
+    # to their prompt and latest completed run: joined before the LIMIT, the skipped rows paid for it too.
     sql = f"""
-SELECT counted.total, page.*
+SELECT counted.total, page.id, page.workflow_state, page.deleted_at, page.created_at, request.prompt,
+  (SELECT j.finished_at FROM processing_processingjob j
+   WHERE j.video_id = page.id AND j.status = 'completed'
+   ORDER BY j.finished_at DESC NULLS LAST LIMIT 1) AS completed_at
 FROM (SELECT count(*) AS total FROM videos_video v WHERE {where}) counted
 LEFT JOIN (
-  SELECT v.id, v.workflow_state, v.deleted_at, v.created_at, request.prompt,
-    (SELECT j.finished_at FROM processing_processingjob j
-     WHERE j.video_id = v.id AND j.status = 'completed'
-     ORDER BY j.finished_at DESC NULLS LAST LIMIT 1) AS completed_at
-  FROM videos_video v LEFT JOIN videos_mediaanalysisrequest request ON request.video_id = v.id
+  SELECT v.id, v.workflow_state, v.deleted_at, v.created_at, {sort_column} AS sort_key
+  FROM videos_video v
   WHERE {where}
-  ORDER BY {order}
+  ORDER BY {sort_column} {direction}, v.id {direction}
   LIMIT %s OFFSET %s
-) page ON true"""
+) page ON true
+LEFT JOIN videos_mediaanalysisrequest request ON request.video_id = page.id
+ORDER BY page.sort_key {direction}, page.id {direction}"""
     return sql, [*params, *params, limit, offset]
 
 
