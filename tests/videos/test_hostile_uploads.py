@@ -6,8 +6,11 @@ never a 5xx, never a video left in a live state, never a file outside the media 
 """
 
 import random
+import struct
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -17,6 +20,36 @@ from tests.videofiles import write_audio_only, write_test_video
 from videos.models import LIVE_STATES, Video
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def patch_boxes(data: bytes, box: bytes, offset: int, fmt: str, value: int) -> bytes:
+    """Overwrite a field at `offset` (from the box's start) in every MP4 box of that type."""
+    patched = bytearray(data)
+    start = data.find(box)
+    while start >= 0:
+        struct.pack_into(fmt, patched, start - 4 + offset, value)
+        start = data.find(box, start + 4)
+    return bytes(patched)
+
+
+def write_mjpeg_claiming(path: Path, *, side: int) -> bytes:
+    """A real 64x48 Motion-JPEG clip whose every JPEG header (SOF0) then claims side x side pixels:
+    a decoder that believed it would allocate gigabytes for each frame."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for shade in range(0, 200, 40):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), shade, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    data = bytearray(path.read_bytes())
+    start_of_frame = b"\xff\xc0\x00\x11\x08"  # SOF0, length 17, 8-bit samples; height and width follow
+    position = data.find(start_of_frame)
+    assert position >= 0
+    while position >= 0:
+        struct.pack_into(">HH", data, position + len(start_of_frame), side, side)
+        position = data.find(start_of_frame, position + 1)
+    return bytes(data)
 
 
 def corpus(workdir: Path) -> list[tuple[str, str, bytes, str]]:
@@ -64,13 +97,47 @@ def corpus(workdir: Path) -> list[tuple[str, str, bytes, str]]:
         ("very long name", "a" * 1000 + ".mp4", good, "completed"),
         ("no extension", "clip", good, "completed"),
         ("executable extension", "clip.exe", good, "completed"),
+        # Wrong extensions on real videos: the content decides, never the name.
+        ("video named .txt", "readme.txt", good, "completed"),
+        ("video named .jpg", "photo.jpg", good, "completed"),
+        (
+            "matroska named .mp4",
+            "really-mkv.mp4",
+            write_test_video(workdir / "m.mkv", seconds=1).read_bytes(),
+            "completed",
+        ),
+        # Headers that lie about the size, the frame count or the frame rate.
+        (
+            "container header claims 65535x65535",
+            "claims.mp4",
+            # tkhd width/height (16.16 fixed point) and the avc1 sample entry's: the decoded size is what counts
+            patch_boxes(patch_boxes(good, b"tkhd", 84, ">Q", 0xFFFF0000FFFF0000), b"avc1", 32, ">I", 0xFFFFFFFF),
+            "completed",
+        ),
+        (
+            "jpeg headers claim 16000x16000",
+            "bomb.mkv",
+            write_mjpeg_claiming(workdir / "bomb.mkv", side=16000),
+            "failed",
+        ),
+        (
+            "wider than the limit",
+            "wide.mp4",
+            write_test_video(workdir / "wide.mp4", seconds=0.2, width=7696, height=16).read_bytes(),
+            "failed",
+        ),
+        ("absurd sample count", "count.mp4", patch_boxes(good, b"stsz", 16, ">I", 0x3FFFFFFF), "failed"),
+        # A zero time scale (FFmpeg falls back to 1: the probe then sees about 0.001 frames/s) or zero frame
+        # durations: odd rates, yet real frames, and the run goes through.
+        ("zero time scale", "timescale.mp4", patch_boxes(good, b"mdhd", 20, ">I", 0), "completed"),
+        ("zero frame durations", "durations.mp4", patch_boxes(good, b"stts", 20, ">I", 0), "completed"),
     ]
 
 
 def test_every_hostile_upload_gets_a_clear_answer(api_client, tmp_path, settings):
     media_root = Path(settings.MEDIA_ROOT).resolve()
     cases = corpus(tmp_path)
-    assert len(cases) >= 30
+    assert len(cases) >= 40
     outcomes = {}
     for case, name, content, expected in cases:
         response = api_client.post(
@@ -105,3 +172,43 @@ def test_every_hostile_upload_gets_a_clear_answer(api_client, tmp_path, settings
     assert not escaped, escaped
     assert not any("cron.d" in str(p) for p in Path("/etc").glob("cron.d/evil*"))
     print("\n".join(f"{case}: {outcome}" for case, outcome in outcomes.items()))
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        ({"filename": "huge.mp4", "size": 10**18}, {}, 413),  # past VIDEO_MAX_UPLOAD_BYTES
+        ({"filename": "huge.mp4", "size": 2**63}, {}, 413),  # past a signed 64-bit number
+        ({"filename": "huge.mp4", "size": 10**40}, {}, 413),
+        ({"filename": "huge.mp4", "size": -1}, {}, 400),
+        ({"filename": "huge.mp4", "size": 0}, {}, 400),
+        ({"filename": "huge.mp4"}, {"Upload-Length": "9" * 19}, 413),
+        ({"filename": "huge.mp4"}, {"Upload-Length": "9" * 40}, 400),
+        ({"filename": "huge.mp4"}, {"Upload-Length": "-5"}, 400),
+        ({"filename": "huge.mp4"}, {"Upload-Length": "1e9"}, 400),
+    ],
+)
+def test_absurd_declared_sizes_are_refused_before_anything_is_stored(api_client, settings, body, headers, status):
+    response = api_client.post("/api/v1/uploads/", body, format="json", headers=headers)
+    assert response.status_code == status, response.content[:300]
+    assert response.json()["error"]["message"]
+    assert not (Path(settings.MEDIA_ROOT) / "uploads").exists() or not any(
+        (Path(settings.MEDIA_ROOT) / "uploads").iterdir()
+    )
+
+
+def test_a_chunk_declaring_more_than_the_session_is_refused(api_client):
+    session = api_client.post("/api/v1/uploads/", {"filename": "a.mp4", "size": 10}, format="json").json()
+    response = api_client.patch(
+        session["url"],
+        b"\x00" * 64,
+        content_type="application/offset+octet-stream",
+        headers={"Upload-Offset": "0"},
+    )
+    assert 400 <= response.status_code < 500, response.content[:300]
+    offset = api_client.head(session["url"])["Upload-Offset"]
+    assert int(offset) <= 10
+    far = api_client.patch(
+        session["url"], b"\x00", content_type="application/offset+octet-stream", headers={"Upload-Offset": "9" * 19}
+    )
+    assert far.status_code == 409 and "offset" in far.json()["error"]["details"]
