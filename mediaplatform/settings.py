@@ -148,6 +148,8 @@ VIDEO_MAX_UPLOAD_BYTES = env_int("VIDEO_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Back-pressure: an owner with this many videos not yet completed or failed gets 429 (0: no limit).
 VIDEO_MAX_IN_FLIGHT_PER_USER = env_int("VIDEO_MAX_IN_FLIGHT_PER_USER", 50)
 VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS = env_int("VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
+# Reference annotations are read into memory to be parsed; MOT lines are ~40 bytes, so 32 MiB is ~800,000 boxes.
+REFERENCE_IMPORT_MAX_BYTES = env_int("REFERENCE_IMPORT_MAX_BYTES", 32 * 1024**2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379")

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from notifications.models import EventType
-from processing.models import DetectorModel, JobStatus, ProcessingJob
+from processing.models import DetectorModel, JobOrigin, JobStatus, ProcessingJob
 from processing.services.registry import detector_config_for, detector_model_default
 from processing.services.stages import stages_initialise
 from videos.models import LIVE_STATES, Video, WorkflowState
@@ -114,7 +114,8 @@ def job_enqueue(*, job_id, countdown: float | None = None) -> None:
 
 
 def _latest_job(video: Video) -> ProcessingJob | None:
-    return video.jobs.order_by("-created_at").first()
+    """The latest run of the detector; an imported reference is never retried or resumed."""
+    return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").first()
 
 
 @transaction.atomic

@@ -43,12 +43,8 @@ from videos.services.transitions import video_lock
 
 logger = logging.getLogger(__name__)
 
-# A reference file is read into memory to be parsed; MOT lines are ~40 bytes, so this is ~800,000 boxes.
-DEFAULT_MAX_BYTES = 32 * 1024**2
-
-
 def reference_max_bytes() -> int:
-    return int(getattr(settings, "REFERENCE_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES))
+    return settings.REFERENCE_IMPORT_MAX_BYTES
 
 
 class ReferenceTooLarge(Exception):
