@@ -27,11 +27,32 @@ def throwaway_database() -> Iterator[str]:
     from django.test.utils import setup_databases, teardown_databases
 
     old_config = setup_databases(verbosity=0, interactive=False)
+    name = connection.settings_dict["NAME"]
     try:
-        yield connection.settings_dict["NAME"]
+        yield name
     finally:
         connection.close()
-        teardown_databases(old_config, verbosity=0)
+        try:
+            teardown_databases(old_config, verbosity=0)
+        except Exception:
+            # Typically a server process that has not let go of its connection yet: drop it anyway.
+            _drop_database_forcibly(name)
+
+
+def _drop_database_forcibly(name: str) -> None:
+    import psycopg
+    from django.db import connection
+
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname="postgres",
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"],
+        port=settings["PORT"],
+        autocommit=True,
+    ) as admin:
+        admin.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
 
 
 def last_line(**figures: float | int | str) -> str:
