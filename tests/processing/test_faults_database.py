@@ -18,6 +18,7 @@ from tests.videofiles import write_test_video
 
 DBNAME = "mp_faults"
 FRAMES = 60
+OUTAGE_SECONDS = 6
 
 
 def job_progress(postgres: faults.PrivatePostgres) -> tuple[str, int] | None:
@@ -62,6 +63,11 @@ def test_a_postgres_restart_answers_503_then_recovers_and_loses_no_job(tmp_path)
         postgres.stop()
         stopped_at = time.monotonic()
         down = api.get(f"http://{server}/api/v1/videos/", timeout=60)
+        # Down for a while, not a blip: every request meanwhile answers 503, none hangs.
+        while time.monotonic() - stopped_at < OUTAGE_SECONDS:
+            later = api.get(f"http://{server}/api/v1/videos/", timeout=60)
+            assert later.status_code == 503, later.text
+            time.sleep(0.5)
         ready = requests.get(f"http://{server}/health/ready", timeout=60)
         alive = requests.get(f"http://{server}/health/live", timeout=60)
         postgres.start()

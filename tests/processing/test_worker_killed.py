@@ -30,10 +30,11 @@ SEED = 9  # issue 9; change it to kill elsewhere, the same points every run
 KILLS = 10
 FRAMES = 120
 BATCH = 4
+VISIBILITY_TIMEOUT = 6
 WORKER_ENV = {
     # Redelivery of an unacknowledged task waits for the broker's visibility timeout;
     # the test shortens it so the next worker gets the task back within seconds.
-    "CELERY_VISIBILITY_TIMEOUT": "6",
+    "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
     # PyTorch, not ONNX: each fresh worker would otherwise export its untrained network again.
     "DETECTOR_BACKEND": "torch",
 }
@@ -58,6 +59,16 @@ def detection_rows(job_id) -> list[tuple]:
     return sorted((frame, cls, round(conf, 4), round(x1, 1), round(y1, 1)) for frame, cls, conf, x1, y1 in rows)
 
 
+def wait_for_redeliverable(delivered_at: float) -> None:
+    """Start the next worker only once the killed worker's message is past its visibility timeout.
+
+    A starting worker restores such messages at once; after that kombu looks again only
+    every 100 s (10 s interval, throttled to every 10th call), so starting too early costs
+    a hundred seconds, not correctness.
+    """
+    time.sleep(max(0.0, delivered_at + VISIBILITY_TIMEOUT + 0.5 - time.monotonic()))
+
+
 def kill_points(rng: random.Random) -> list[tuple[int, float]]:
     """(resume point to reach, seconds to wait after it) for each kill, in video order.
 
@@ -68,6 +79,7 @@ def kill_points(rng: random.Random) -> list[tuple[int, float]]:
     return [(frame, rng.uniform(0, 0.15)) for frame in sorted(rng.sample(reachable, KILLS))]
 
 
+@pytest.mark.timeout(480)  # ten worker starts on two busy cores; a hang still fails
 def test_ten_sigkills_at_random_points_leave_exactly_the_detections_of_an_undisturbed_run(
     django_db_setup, tmp_path, settings
 ):
@@ -84,10 +96,13 @@ def test_ten_sigkills_at_random_points_leave_exactly_the_detections_of_an_undist
     interrupted_at = []
 
     process_video.apply_async(args=[str(job.pk)], queue=QUEUE)
-    worker = None
+    worker, delivered_at = None, 0.0
     try:
         for number, (reach, then_wait) in enumerate(kill_points(rng), start=1):
+            wait_for_redeliverable(delivered_at)
             worker = live.start_celery_worker(f"killed-worker-{number}", queues=QUEUE, extra_env=WORKER_ENV)
+            live.wait_for_log(worker, "process_video[", timeout=120)
+            delivered_at = time.monotonic()
             wait_until(
                 lambda reach=reach: ProcessingJob.objects.get(pk=job.pk).next_frame_index >= reach,
                 timeout=180,
@@ -100,6 +115,7 @@ def test_ten_sigkills_at_random_points_leave_exactly_the_detections_of_an_undist
             assert at_kill.status == "running" and 0 < at_kill.processed_frames < FRAMES, "killed mid-video"
             interrupted_at.append(at_kill.next_frame_index)
 
+        wait_for_redeliverable(delivered_at)
         worker = live.start_celery_worker("surviving-worker", queues=QUEUE, extra_env=WORKER_ENV)
         wait_until(
             lambda: Video.objects.get(pk=video.pk).workflow_state == "completed",
