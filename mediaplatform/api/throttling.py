@@ -8,6 +8,7 @@ read at request time; going over answers 429 with Retry-After (seconds to the wi
 
 import logging
 import time
+import weakref
 
 from django.conf import settings
 from django.core.cache import caches
@@ -65,8 +66,9 @@ return count
 """
 
 # One redis.Redis (and its registered script) per connection pool: Django's RedisCacheClient.get_client()
-# builds a new client, with its table of ~170 response callbacks, on every call.
-_scripts: dict[object, object] = {}
+# builds a new client, with its table of ~170 response callbacks, on every call. Weak keys: a pool that Django
+# drops (a cache object per thread, say) takes its script with it.
+_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _count_script(redis_cache):
