@@ -323,10 +323,24 @@ def test_admin_is_for_staff_only(world):
             assert response.status_code == 302, (principal, page, response.status_code)
             assert response["Location"].startswith("/admin/login/"), (principal, page)
     staff = client_for("staff", world)
+    refused = read_only_add_pages(world["staff"]) | {"/admin/autocomplete/"}  # that one needs the model to search
     for page in pages:
-        # 302: the admin's own redirects (its login page); 403: adding to the audit trail, read-only by design
-        read_only = page.startswith("/admin/audit/") and page.endswith("/add/")
-        assert staff.get(page).status_code in ((403,) if read_only else (200, 302)), page
+        # 302: the admin's own redirects (its login page); 403: what the admin itself refuses even to staff.
+        assert staff.get(page).status_code in ((403,) if page in refused else (200, 302)), page
+
+
+def read_only_add_pages(staff_user) -> set[str]:
+    """The add pages of models whose admin refuses adding (the audit trail, the outbox: written by the code)."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/admin/")
+    request.user = staff_user
+    return {
+        f"/admin/{model._meta.app_label}/{model._meta.model_name}/add/"
+        for model, model_admin in admin.site._registry.items()
+        if not model_admin.has_add_permission(request)
+    }
 
 
 def websocket_cases():
@@ -423,3 +437,22 @@ def test_resume_on_the_all_videos_socket_replays_nothing_of_another_users_video(
     received = async_to_sync(resume)()
     assert received[-1] == {"type": "resumed", "replayed": 0}
     assert not [message for message in received if message.get("video_id") == str(foreign.pk)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "hole, not fixed here: DRF's ObtainAuthToken sets throttle_classes = (), so passwords can be guessed at "
+        "/api/v1/auth/token/ at full speed. Fix in mediaplatform/api/urls.py: "
+        "ObtainAuthToken.as_view(throttle_classes=[RedisRateThrottle]) (the anonymous rate then applies per IP)."
+    ),
+)
+def test_password_guessing_at_the_token_endpoint_is_rate_limited(db, settings):
+    settings.API_RATE_LIMITS = {"key": "1000/min", "user": "1000/min", "anon": "3/min"}
+    user = UserFactory()
+    client = Client(REMOTE_ADDR="203.0.113.9")  # an address of its own: its counter starts at zero
+    statuses = [
+        client.post("/api/v1/auth/token/", {"username": user.username, "password": f"guess-{attempt}"}).status_code
+        for attempt in range(5)
+    ]
+    assert 429 in statuses, statuses
