@@ -32,8 +32,7 @@ from notifications.services.replay import catch_up_messages, parse_last_seqs
 from videos.selectors import user_can_watch_video
 
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
+CLOSE_NOT_FOUND = 4404  # no such video, or not one of yours
 
 
 class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -50,11 +49,10 @@ class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
         self.video_id = self.scope["url_route"]["kwargs"].get("video_id")
         if self.video_id is not None:
             allowed = await database_sync_to_async(user_can_watch_video)(user=user, video_id=self.video_id)
-            if allowed is None:
-                await self._refuse(CLOSE_NOT_FOUND)
-                return
             if not allowed:
-                await self._refuse(CLOSE_FORBIDDEN)
+                # Another user's video closes exactly like one that does not exist, as the HTTP API
+                # answers 404 for both: the close code must not tell a caller which ids exist.
+                await self._refuse(CLOSE_NOT_FOUND)
                 return
             self.group = video_group(self.video_id)
         else:

@@ -26,10 +26,10 @@ def test_anonymous_connections_are_closed_with_4401(live_server_process):
     assert close_code(f"ws://{live_server_process}/ws/videos/?token=not-a-token") == 4401
 
 
-def test_another_users_video_is_refused_with_4403(live_server_process):
+def test_another_users_video_is_refused_like_a_missing_one_with_4404(live_server_process):
     video = VideoFactory()
     intruder = TokenFactory()
-    assert close_code(f"ws://{live_server_process}/ws/videos/{video.pk}/?token={intruder.key}") == 4403
+    assert close_code(f"ws://{live_server_process}/ws/videos/{video.pk}/?token={intruder.key}") == 4404
 
 
 def test_an_unknown_video_answers_4404(live_server_process):
