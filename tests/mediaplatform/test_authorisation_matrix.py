@@ -456,3 +456,32 @@ def test_password_guessing_at_the_token_endpoint_is_rate_limited(db, settings):
         for attempt in range(5)
     ]
     assert 429 in statuses, statuses
+
+
+def test_another_users_deleted_video_reads_as_missing_not_gone(world):
+    """410 is for the owner (and staff): to anyone else a deleted video must look like one that never was."""
+    from videos.services.deletion import video_soft_delete
+
+    video_id = world["objects"]["video_id"]
+    video_soft_delete(video_id=video_id, actor=world["owner"])
+    other, owner = client_for("other", world), client_for("owner", world)
+    for path in (f"/api/v1/videos/{video_id}/", f"/api/media/status/{video_id}", f"/videos/{video_id}/"):
+        assert other.get(path).status_code == 404, path
+    assert owner.get(f"/api/v1/videos/{video_id}/").status_code == 410
+    assert other.delete(f"/api/v1/videos/{video_id}/").status_code == 404
+    assert other.delete(f"/api/media/{video_id}").status_code == 404
+
+
+def test_a_deactivated_user_loses_every_credential(world):
+    """Session, token and API key all stop working once the account is deactivated."""
+    owner = world["owner"]
+    session, key = client_for("owner", world), client_for("key", world)
+    token = Client(HTTP_AUTHORIZATION=f"Token {TokenFactory(user=owner).key}")
+    for client in (session, key, token):  # each used once first: a remembered API key must be dropped too
+        assert client.get("/api/v1/videos/").status_code == 200
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+    assert session.get("/api/v1/videos/").status_code == 401
+    assert session.get("/").status_code == 302
+    assert token.get("/api/v1/videos/").status_code == 401
+    assert key.get("/api/v1/videos/").status_code == 401
