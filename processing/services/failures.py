@@ -102,7 +102,8 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or exc.__context__
+        # An explicit cause, or the exception being handled when it was raised unless hidden by `from None`.
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
 
 
 def _resource_exhaustion(exc: BaseException) -> Failure | None:
