@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "mediaplatform.database_unavailable.DatabaseUnavailableMiddleware",  # 503 + Retry-After, not 500
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -95,6 +96,8 @@ TEMPLATES = [
 # worker each keep a small pool, so connections stay bounded per process.
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
+# How long a request waits for a pooled connection before it answers 503 (the database is down or saturated).
+DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
@@ -104,7 +107,9 @@ DATABASES = {
         "HOST": env_str("DATABASE_HOST", "127.0.0.1"),
         "PORT": env_str("DATABASE_PORT", "5432"),
         "OPTIONS": (
-            {"pool": {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10}} if DATABASE_POOL else {}
+            {"pool": {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": DATABASE_POOL_TIMEOUT_SECONDS}}
+            if DATABASE_POOL
+            else {}
         ),
         "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_mediaplatform")},
     }
