@@ -2,14 +2,10 @@
 
 Django 5.2 has no built-in CSP, so this middleware renders settings.CONTENT_SECURITY_POLICY (a dict of
 directive -> sources) onto every response that does not carry a policy of its own. Two sources are added
-per request, because they depend on it:
-
-- `connect-src` gets this host's websocket origin (ws:// or wss://): CSP Level 3 lets 'self' cover it,
-  but older Safari releases do not, and the dashboard's live events would silently stop there.
-- The Swagger UI page (`/api/docs/`, drf-spectacular's SpectacularSwaggerView) renders its start-up
-  script inline, with the CSRF token in it, so it can only run with 'unsafe-inline' for scripts. That page
-  shows no user data; every other page keeps scripts to our own files. Serving the docs with
-  SpectacularSwaggerSplitView (the script from a URL of its own) would remove this exception.
+per request, because it depends on the request: `connect-src` gets this host's websocket origin
+(ws:// or wss://). CSP Level 3 lets 'self' cover it, but older Safari releases do not, and the
+dashboard's live events would silently stop there. No page runs inline scripts, the Swagger UI included
+(its start-up script is served from a URL of its own by SpectacularSwaggerSplitView).
 """
 
 from django.conf import settings
@@ -18,7 +14,6 @@ from django.utils.deprecation import MiddlewareMixin
 
 CSP_HEADER = "Content-Security-Policy"
 CSP_REPORT_ONLY_HEADER = "Content-Security-Policy-Report-Only"
-INLINE_SCRIPT_VIEWS = {"api-docs"}  # url names whose page carries a third-party inline script
 
 
 def render_policy(directives: dict[str, list[str]]) -> str:
@@ -34,9 +29,6 @@ def policy_for(request) -> str:
     if host:
         websocket_scheme = "wss" if request.is_secure() else "ws"
         directives.setdefault("connect-src", ["'self'"]).append(f"{websocket_scheme}://{host}")
-    match = getattr(request, "resolver_match", None)
-    if match is not None and match.url_name in INLINE_SCRIPT_VIEWS:
-        directives.setdefault("script-src", ["'self'"]).append("'unsafe-inline'")
     return render_policy(directives)
 
 

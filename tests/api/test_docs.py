@@ -12,7 +12,11 @@ def test_swagger_ui_is_served_from_our_own_static_files(client):
     for url in assets:
         assert url.startswith("/static/"), url  # nothing from a CDN
         assert finders.find(url.removeprefix("/static/")), url
-    assert "/api/schema/" in page
+    # The start-up script comes from its own URL (no inline script, for the Content-Security-Policy).
+    assert '<script src="/api/docs/?script="></script>' in page
+    start_up = client.get("/api/docs/?script=")
+    assert start_up.status_code == 200 and "javascript" in start_up["Content-Type"]
+    assert "/api/schema/" in start_up.content.decode()
 
 
 def test_schema_documents_every_api_and_the_api_key_scheme(client):
