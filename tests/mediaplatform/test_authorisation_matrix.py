@@ -18,11 +18,12 @@ Statuses worth a second look: 409 means the request got past every permission an
 machine (the video is `completed`, so cancel and retry are refused); 302 is the redirect to the login page.
 """
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -360,6 +361,16 @@ def websocket_scope_for(principal: str, world: dict) -> tuple[str, list]:
     return "", [(b"cookie", cookie.encode())]
 
 
+def run_in_own_loop(coroutine):
+    """Run a coroutine on a fresh thread's event loop.
+
+    Playwright's sync API (tests/browser) keeps an event loop on the main thread for the whole session,
+    and async_to_sync refuses to run beside it.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 async def websocket_outcome(path: str, headers: list) -> int | None:
     """None when the socket is accepted and subscribed, else the close code."""
     from mediaplatform.asgi import application
@@ -403,13 +414,13 @@ def websocket_world(transactional_db, settings, small_video_bytes):
 def test_websocket_matrix(websocket_world, route, principal, expected):
     query, headers = websocket_scope_for(principal, websocket_world)
     path = path_for(route, principal, websocket_world) + (f"?{query}" if query else "")
-    assert async_to_sync(websocket_outcome)(path, headers) == expected
+    assert run_in_own_loop(websocket_outcome(path, headers)) == expected
 
 
 def test_a_websocket_to_a_video_that_does_not_exist_closes_4404(websocket_world):
     query, _ = websocket_scope_for("key", websocket_world)
     path = f"/ws/videos/00000000-0000-0000-0000-000000000000/?{query}"
-    assert async_to_sync(websocket_outcome)(path, []) == 4404
+    assert run_in_own_loop(websocket_outcome(path, [])) == 4404
 
 
 def test_resume_on_the_all_videos_socket_replays_nothing_of_another_users_video(websocket_world):
@@ -434,7 +445,7 @@ def test_resume_on_the_all_videos_socket_replays_nothing_of_another_users_video(
         finally:
             await communicator.disconnect()
 
-    received = async_to_sync(resume)()
+    received = run_in_own_loop(resume())
     assert received[-1] == {"type": "resumed", "replayed": 0}
     assert not [message for message in received if message.get("video_id") == str(foreign.pk)]
 
