@@ -450,14 +450,6 @@ def test_resume_on_the_all_videos_socket_replays_nothing_of_another_users_video(
     assert not [message for message in received if message.get("video_id") == str(foreign.pk)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole, not fixed here: DRF's ObtainAuthToken sets throttle_classes = (), so passwords can be guessed at "
-        "/api/v1/auth/token/ at full speed. Fix in mediaplatform/api/urls.py: "
-        "ObtainAuthToken.as_view(throttle_classes=[RedisRateThrottle]) (the anonymous rate then applies per IP)."
-    ),
-)
 def test_password_guessing_at_the_token_endpoint_is_rate_limited(db, settings):
     settings.API_RATE_LIMITS = {"key": "1000/min", "user": "1000/min", "anon": "3/min"}
     user = UserFactory()
