@@ -402,7 +402,7 @@ def stop_servers(processes: list[subprocess.Popen]) -> None:
         process.terminate()
     for process in processes:
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=5)  # Daphne drains open connections first; ours are gone
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
