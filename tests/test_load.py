@@ -18,6 +18,7 @@ from django.db import connection
 from websockets.asyncio.client import connect
 
 from tests import live
+from tests.event_loops import run_in_own_loop
 from tests.factories import TokenFactory
 from tests.videofiles import write_test_video
 from videos.models import Video
@@ -144,7 +145,7 @@ def test_200_uploads_and_100_sockets(load_server, tmp_path):
     sampler.start()
     started = time.monotonic()
     try:
-        answers, accepted, heard_by_socket = asyncio.run(run_load(load_server, tokens, clips))
+        answers, accepted, heard_by_socket = run_in_own_loop(run_load(load_server, tokens, clips))
     finally:
         peaks = sampler.stop()
     elapsed = time.monotonic() - started

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from mediaplatform.admission import AdmissionControlledASGIHandler
+from tests.event_loops import run_in_own_loop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,7 +62,7 @@ def test_a_slot_is_given_back_after_every_request(settings):
     async def scenario():
         return [await call(handler, "/health/live") for _ in range(5)]
 
-    assert [status for status, _, _ in asyncio.run(scenario())] == [200] * 5
+    assert [status for status, _, _ in run_in_own_loop(scenario())] == [200] * 5
     assert handler.slots._value == 1
 
 
@@ -71,7 +72,7 @@ def test_waiting_requests_are_served_as_slots_free_up(settings):
     async def scenario():
         return await asyncio.gather(*(call(handler, "/health/live") for _ in range(12)))
 
-    assert [status for status, _, _ in asyncio.run(scenario())] == [200] * 12
+    assert [status for status, _, _ in run_in_own_loop(scenario())] == [200] * 12
     assert handler.slots._value == 2
 
 
@@ -85,7 +86,7 @@ def test_no_free_slot_within_the_timeout_answers_503_with_retry_after(settings):
         served = await call(handler, "/health/live")
         return refused, served
 
-    (status, headers, body), (served_status, _, _) = asyncio.run(scenario())
+    (status, headers, body), (served_status, _, _) = run_in_own_loop(scenario())
     assert status == 503
     assert headers["retry-after"] == "1"
     assert json.loads(body)["error"]["code"] == "overloaded"

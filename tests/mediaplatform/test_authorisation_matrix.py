@@ -18,9 +18,7 @@ Statuses worth a second look: 409 means the request got past every permission an
 machine (the video is `completed`, so cancel and retry are refused); 302 is the redirect to the login page.
 """
 
-import asyncio
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -35,6 +33,7 @@ from notifications.models import WebhookEndpoint
 from notifications.routing import websocket_urlpatterns
 from processing.models import DetectorModel, Evaluation
 from tests.api.factories import AccountProfileFactory
+from tests.event_loops import run_in_own_loop
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
 from tests.videofiles import write_test_video
 from videos.models_access import ApiKey
@@ -359,16 +358,6 @@ def websocket_scope_for(principal: str, world: dict) -> tuple[str, list]:
     client = client_for(principal, world)
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     return "", [(b"cookie", cookie.encode())]
-
-
-def run_in_own_loop(coroutine):
-    """Run a coroutine on a fresh thread's event loop.
-
-    Playwright's sync API (tests/browser) keeps an event loop on the main thread for the whole session,
-    and async_to_sync refuses to run beside it.
-    """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def websocket_outcome(path: str, headers: list) -> int | None:
