@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from processing.models import Detection, ProcessingErrorLog, ProcessingJob
+from processing.models import Detection, JobOrigin, ProcessingErrorLog, ProcessingJob
 from videos.models import Video, VideoStateTransition
 
 LATEST_ERRORS_SHOWN = 5
@@ -25,7 +25,7 @@ def video_get_for_user(*, user: AbstractBaseUser, video_id) -> Video:
         queryset = queryset.filter(owner=user)
     latest_jobs = Prefetch(
         "jobs",
-        queryset=ProcessingJob.objects.order_by("-created_at").prefetch_related("stages"),
+        queryset=ProcessingJob.objects.filter(origin=JobOrigin.RUN).order_by("-created_at").prefetch_related("stages"),
         to_attr="jobs_latest_first",
     )
     timeline = Prefetch("state_transitions", queryset=VideoStateTransition.objects.order_by("id"), to_attr="timeline")
@@ -127,7 +127,8 @@ SELECT {_select_list(VIDEO_DETAIL_COLUMNS)},
           SELECT s.id, s.stage, s.status, s.progress_percentage::text AS progress_percentage,
                  s.started_at, s.finished_at, s.detail
           FROM processing_jobstage s WHERE s.job_id = j.id) stage_row) AS stages
-     FROM processing_processingjob j WHERE j.video_id = v.id ORDER BY j.created_at DESC LIMIT 1) job_row
+     FROM processing_processingjob j WHERE j.video_id = v.id AND j.origin = 'run'
+     ORDER BY j.created_at DESC LIMIT 1) job_row
   ) AS latest_job,
   (SELECT coalesce(json_agg(change_row ORDER BY change_row.id), '[]'::json) FROM (
      SELECT t.id, t.from_state, t.to_state, t.transition, t.reason, t.created_at
@@ -239,15 +240,19 @@ def video_visibility(*, user: AbstractBaseUser, video_id) -> str | None:
 
 
 def video_latest_job(*, video: Video) -> ProcessingJob | None:
+    """The latest run of the detector on the video; imported reference annotations are not runs."""
     jobs = getattr(video, "jobs_latest_first", None)
     if jobs is not None:
         return jobs[0] if jobs else None
-    return video.jobs.order_by("-created_at").first()
+    return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").first()
 
 
 def video_result_job(*, video: Video) -> ProcessingJob | None:
-    """The run whose detections stand for the video: its ground truth, else the latest completed, else the latest."""
-    jobs = video.jobs.all()
+    """The run whose detections stand for the video: its ground truth, else the latest completed, else the latest.
+
+    Only detector runs: a person's imported annotations are the yardstick, never what the platform found.
+    """
+    jobs = video.jobs.filter(origin=JobOrigin.RUN)
     return (
         jobs.filter(is_ground_truth=True).first()
         or jobs.filter(status="completed").order_by("-finished_at").first()

@@ -198,3 +198,16 @@ def test_the_video_page_offers_the_import_to_writers_only(client, video, viewer_
     own = VideoFactory(owner=viewer_client.user, workflow_state="completed")
     client.force_login(viewer_client.user)
     assert 'data-can-write="false"' in client.get(f"/videos/{own.pk}/").content.decode()
+
+
+def test_an_imported_reference_is_never_the_videos_latest_run_or_its_result(api_client, video, run):
+    from videos.selectors import video_get_for_user, video_latest_job, video_result_job
+
+    assert api_client.post(url(video), {"file": coco_file(run)}, format="multipart").status_code == 201
+
+    detail = api_client.get(f"/api/v1/videos/{video.pk}/").json()
+    assert detail["latest_job"]["id"] == str(run.pk)
+    prefetched = video_get_for_user(user=api_client.user, video_id=video.pk)
+    assert video_latest_job(video=prefetched) == run
+    assert video_latest_job(video=video) == run
+    assert video_result_job(video=video) == run  # the boxes the video page draws by default
