@@ -228,6 +228,9 @@ CACHES = {
     }
 }
 API_THROTTLE_CACHE = "default"
+# API keys that authenticated are remembered this long in each server process: revoking a key or deactivating
+# its user takes effect at once in the process that did it, and within this many seconds in every other one.
+API_KEY_AUTH_CACHE_SECONDS = env_float("API_KEY_AUTH_CACHE_SECONDS", 5)
 API_RATE_LIMITS = {
     "key": env_str("API_RATE_LIMIT_KEY", "1200/min"),
     "user": env_str("API_RATE_LIMIT_USER", "1200/min"),

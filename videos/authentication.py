@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 KEYWORD = "Api-Key"
 LAST_USED_RESOLUTION_SECONDS = 60  # last_used_at is written at most once a minute per key (and process)
-DEFAULT_CACHE_SECONDS = 5.0
 CACHE_MAX_ENTRIES = 10_000  # beyond this the cache starts over: memory stays bounded whatever clients send
 
 # key_hash -> (monotonic time it was read, ApiKey column values, User column values). Plain values, not model
@@ -41,7 +40,7 @@ clock = time.monotonic  # module attribute so tests can move time forward
 
 
 def cache_seconds() -> float:
-    return float(getattr(settings, "API_KEY_AUTH_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+    return float(settings.API_KEY_AUTH_CACHE_SECONDS)
 
 
 def forget_key(*, key_hash: str) -> None:
