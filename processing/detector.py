@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,19 +336,31 @@ def export_onnx(detector: Detector, *, input_height: int, input_width: int) -> P
 
     # An untrained network must be exported with the very weights this process uses.
     exporter = YOLO(detector.config.weights, task="detect") if detector.config.weights else detector.yolo
-    exported = exporter.export(
-        format="onnx", imgsz=(input_height, input_width), dynamic=True, simplify=True, device="cpu", verbose=False
-    )
     temporary = target.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        # A move, not a rename: the cache may live on another filesystem than the export,
-        # and a full disk must surface as ENOSPC (resource exhaustion), not as a model error.
-        shutil.move(exported, temporary)
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        Path(exported).unlink(missing_ok=True)
-        raise
+    # ultralytics writes the export beside the weights (or, for a network built from its yaml, into the
+    # working directory): a directory of our own keeps processes exporting at once from overwriting each
+    # other's file, and keeps the weights' folder read-only.
+    with tempfile.TemporaryDirectory(prefix="onnx-export-") as private_dir:
+        source_path = getattr(exporter.model, "pt_path", None)
+        exporter.model.pt_path = str(Path(private_dir) / f"{identity}.pt")
+        try:
+            exported = exporter.export(
+                format="onnx",
+                imgsz=(input_height, input_width),
+                dynamic=True,
+                simplify=True,
+                device="cpu",
+                verbose=False,
+            )
+            # A move, not a rename: the cache may live on another filesystem than the export,
+            # and a full disk must surface as ENOSPC (resource exhaustion), not as a model error.
+            shutil.move(exported, temporary)
+            temporary.replace(target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        finally:
+            exporter.model.pt_path = source_path
     logger.info("exported %s to %s", detector.name, target)
     return target
 
