@@ -228,6 +228,10 @@ CACHES = {
     }
 }
 API_THROTTLE_CACHE = "default"
+# Failed sign-ins on the sign-in page, per address and username and per address alone, within the window.
+SIGN_IN_MAX_FAILURES = env_int("SIGN_IN_MAX_FAILURES", 5)
+SIGN_IN_MAX_FAILURES_PER_ADDRESS = env_int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 30)
+SIGN_IN_FAILURE_WINDOW_SECONDS = env_int("SIGN_IN_FAILURE_WINDOW_SECONDS", 900)
 # API keys that authenticated are remembered this long in each server process: revoking a key or deactivating
 # its user takes effect at once in the process that did it, and within this many seconds in every other one.
 API_KEY_AUTH_CACHE_SECONDS = env_float("API_KEY_AUTH_CACHE_SECONDS", 5)

@@ -10,6 +10,7 @@ from pathlib import Path
 _BASE = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CELERY_REDIS_DB", "14")
 os.environ.setdefault("CHANNELS_REDIS_DB", "15")
+os.environ.setdefault("CACHE_REDIS_DB", "13")  # rate-limit and sign-in counters start from zero each run
 os.environ.setdefault("CHANNELS_PREFIX", "mediaplatform-test")
 os.environ.setdefault("MEDIA_ROOT", str(_BASE / "var" / "test-media"))
 # An untrained network scores every class near 1e-5: a tiny threshold makes the

@@ -4,12 +4,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from mediaplatform import health, metrics
+from mediaplatform.sign_in import ThrottledLoginView
 from videos.views_dashboard import dashboard
 
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("", include("videos.urls_dashboard")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),

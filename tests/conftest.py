@@ -13,8 +13,8 @@ from tests.videofiles import write_test_video
 
 @pytest.fixture(scope="session", autouse=True)
 def clean_test_services():
-    """Start from empty test Redis databases and an empty media folder."""
-    for db in (settings.CELERY_REDIS_DB, settings.CHANNELS_REDIS_DB):
+    """Start from empty test Redis databases (broker, channel layer, cache) and an empty media folder."""
+    for db in (settings.CELERY_REDIS_DB, settings.CHANNELS_REDIS_DB, settings.CACHE_REDIS_DB):
         redis.Redis.from_url(f"{settings.REDIS_URL}/{db}").flushdb()
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
