@@ -2,7 +2,7 @@ import factory
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from processing.models import ProcessingJob
+from processing.models import Detection, ProcessingJob
 from videos.models import Video
 
 
@@ -47,3 +47,26 @@ class ProcessingJobFactory(factory.django.DjangoModelFactory):
     video = factory.SubFactory(VideoFactory)
     model_name = "yolov8n (untrained)"
     frame_step = 1
+
+
+def add_detections(job, rows, *, class_names, fps: float = 10) -> list[Detection]:
+    """Store a run's boxes: rows of (frame, class id, confidence, (x1, y1, x2, y2)[, track id]).
+
+    `class_names` maps a class id to its name (a list or a dict).
+    """
+    return Detection.objects.bulk_create(
+        Detection(
+            job=job,
+            frame_index=frame,
+            timestamp_seconds=frame / fps,
+            class_id=class_id,
+            class_name=class_names[class_id],
+            confidence=confidence,
+            x1=box[0],
+            y1=box[1],
+            x2=box[2],
+            y2=box[3],
+            track_id=track[0] if track else None,
+        )
+        for frame, class_id, confidence, box, *track in rows
+    )

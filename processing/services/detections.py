@@ -1,6 +1,6 @@
 """Writing detections in bulk with PostgreSQL COPY."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from django.db import connection
 
@@ -8,7 +8,7 @@ from processing.detector import FrameDetections
 from processing.frames import SampledFrame
 from processing.models import Detection
 
-_COLUMNS = (
+DETECTION_COPY_COLUMNS = (
     "job_id",
     "frame_index",
     "timestamp_seconds",
@@ -23,6 +23,18 @@ _COLUMNS = (
 )
 
 
+def detection_rows_copy(rows: Iterable[tuple]) -> int:
+    """COPY rows holding the values of DETECTION_COPY_COLUMNS, in that order; returns how many."""
+    written = 0
+    with connection.cursor() as cursor:
+        copy_sql = f"COPY {Detection._meta.db_table} ({', '.join(DETECTION_COPY_COLUMNS)}) FROM STDIN"
+        with cursor.cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+                written += 1
+    return written
+
+
 def detections_store(
     *,
     job_id,
@@ -35,34 +47,29 @@ def detections_store(
     Run it in the transaction that also advances the job's frame counter, so
     a crash leaves either both or neither.
     """
-    table = Detection._meta.db_table
-    written = 0
-    with connection.cursor() as cursor:
-        copy_sql = f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN"
-        with cursor.cursor.copy(copy_sql) as copy:
-            for frame, found in zip(frames, results, strict=True):
-                track_ids = found.track_ids.tolist() if found.track_ids is not None else [None] * len(found.class_ids)
-                for box, confidence, class_id, track_id in zip(
-                    found.boxes_xyxy.tolist(),
-                    found.confidences.tolist(),
-                    found.class_ids.tolist(),
-                    track_ids,
-                    strict=True,
-                ):
-                    copy.write_row(
-                        (
-                            job_id,
-                            frame.index,
-                            frame.timestamp_seconds,
-                            class_id,
-                            class_names.get(class_id, str(class_id)),
-                            confidence,
-                            box[0],
-                            box[1],
-                            box[2],
-                            box[3],
-                            track_id if track_id is None or track_id >= 0 else None,
-                        )
-                    )
-                    written += 1
-    return written
+    return detection_rows_copy(_batch_rows(job_id=job_id, frames=frames, results=results, class_names=class_names))
+
+
+def _batch_rows(*, job_id, frames, results, class_names) -> Iterator[tuple]:
+    for frame, found in zip(frames, results, strict=True):
+        track_ids = found.track_ids.tolist() if found.track_ids is not None else [None] * len(found.class_ids)
+        for box, confidence, class_id, track_id in zip(
+            found.boxes_xyxy.tolist(),
+            found.confidences.tolist(),
+            found.class_ids.tolist(),
+            track_ids,
+            strict=True,
+        ):
+            yield (
+                job_id,
+                frame.index,
+                frame.timestamp_seconds,
+                class_id,
+                class_names.get(class_id, str(class_id)),
+                confidence,
+                box[0],
+                box[1],
+                box[2],
+                box[3],
+                track_id if track_id is None or track_id >= 0 else None,
+            )

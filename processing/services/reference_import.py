@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -37,11 +37,13 @@ from processing.models import (
     Stage,
     StageStatus,
 )
+from processing.services.detections import detection_rows_copy
 from processing.services.jobs import JobRefused
 from videos.models import Video, WorkflowState
 from videos.services.transitions import video_lock
 
 logger = logging.getLogger(__name__)
+
 
 def reference_max_bytes() -> int:
     return settings.REFERENCE_IMPORT_MAX_BYTES
@@ -108,43 +110,15 @@ def _class_ids(parsed: ParsedReference, vocabulary: dict[int, str]) -> tuple[dic
     return by_name, unknown
 
 
-_COPY_COLUMNS = (
-    "job_id",
-    "frame_index",
-    "timestamp_seconds",
-    "class_id",
-    "class_name",
-    "confidence",
-    "x1",
-    "y1",
-    "x2",
-    "y2",
-    "track_id",
-)
-
-
 def _boxes_store(*, job: ProcessingJob, parsed: ParsedReference, class_ids: dict, fps: float | None) -> None:
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {Detection._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy,
-    ):
+    def rows():
         for box in parsed.boxes:
             class_id, class_name = class_ids[box.class_name.casefold()]
-            copy.write_row(
-                (
-                    job.pk,
-                    box.frame_index,
-                    box.frame_index / fps if fps else 0.0,
-                    class_id,
-                    class_name,
-                    1.0,
-                    box.x1,
-                    box.y1,
-                    box.x2,
-                    box.y2,
-                    box.track_id,
-                )
-            )
+            timestamp = box.frame_index / fps if fps else 0.0
+            corners = (box.x1, box.y1, box.x2, box.y2)
+            yield (job.pk, box.frame_index, timestamp, class_id, class_name, 1.0, *corners, box.track_id)
+
+    detection_rows_copy(rows())
 
 
 def _read_limited(reference_file: BinaryIO, limit: int) -> bytes:

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from processing.models import Detection
-from tests.factories import ProcessingJobFactory, VideoFactory
+from tests.factories import ProcessingJobFactory, VideoFactory, add_detections
 
 pytestmark = pytest.mark.django_db
 
@@ -16,26 +16,11 @@ def job(api_client):
     video = VideoFactory(owner=api_client.user, workflow_state="completed", width=200, height=100)
     job = ProcessingJobFactory(video=video, track=True, status="completed")
     rows = [
-        (0, 0, "person", 0.9, 1, (10, 20, 50, 80)),
-        (0, 2, "car", 0.8, 2, (100, 10, 180, 60)),
-        (3, 0, "person", 0.7, 1, (12, 22, 52, 82)),
+        (0, 0, 0.9, (10, 20, 50, 80), 1),
+        (0, 2, 0.8, (100, 10, 180, 60), 2),
+        (3, 0, 0.7, (12, 22, 52, 82), 1),
     ]
-    Detection.objects.bulk_create(
-        Detection(
-            job=job,
-            frame_index=f,
-            timestamp_seconds=f / 10,
-            class_id=c,
-            class_name=n,
-            confidence=p,
-            track_id=t,
-            x1=b[0],
-            y1=b[1],
-            x2=b[2],
-            y2=b[3],
-        )
-        for f, c, n, p, t, b in rows
-    )
+    add_detections(job, rows, class_names={0: "person", 2: "car"})
     return job
 
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from processing.exports.coco import coco_export
-from processing.models import Detection, Evaluation, JobOrigin, ProcessingJob
+from processing.models import Evaluation, JobOrigin, ProcessingJob
 from processing.services.evaluation import evaluation_run
-from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
+from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory, add_detections
 
 pytestmark = pytest.mark.django_db
 
@@ -25,21 +25,8 @@ def video(api_client):
 @pytest.fixture
 def run(video):
     job = ProcessingJobFactory(video=video, status="completed")
-    Detection.objects.bulk_create(
-        Detection(
-            job=job,
-            frame_index=f,
-            timestamp_seconds=f / 10,
-            class_id=c,
-            class_name=["box", "disc"][c],
-            confidence=0.9,
-            x1=x,
-            y1=10,
-            x2=x + 30,
-            y2=60,
-        )
-        for f, c, x in [(0, 0, 10), (3, 1, 50), (7, 0, 100)]
-    )
+    rows = [(f, c, 0.9, (x, 10, x + 30, 60)) for f, c, x in [(0, 0, 10), (3, 1, 50), (7, 0, 100)]]
+    add_detections(job, rows, class_names=["box", "disc"])
     return job
 
 

@@ -3,29 +3,13 @@
 import pytest
 from rest_framework.test import APIClient
 
-from processing.models import Detection, Evaluation
+from processing.models import Evaluation
 from processing.services.evaluation import evaluation_run
-from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory
+from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory, add_detections
 
 pytestmark = pytest.mark.django_db
 
-
-def boxes(job, rows):
-    Detection.objects.bulk_create(
-        Detection(
-            job=job,
-            frame_index=f,
-            timestamp_seconds=f / 10,
-            class_id=c,
-            class_name=["disc", "box"][c],
-            confidence=conf,
-            x1=x1,
-            y1=y1,
-            x2=x2,
-            y2=y2,
-        )
-        for f, c, conf, (x1, y1, x2, y2) in rows
-    )
+CLASSES = ["disc", "box"]
 
 
 @pytest.fixture
@@ -33,9 +17,17 @@ def runs(api_client):
     video = VideoFactory(owner=api_client.user, workflow_state="completed")
     truth = ProcessingJobFactory(video=video, status="completed")
     predicted = ProcessingJobFactory(video=video, status="completed")
-    boxes(truth, [(0, 0, 1.0, (0, 0, 10, 10)), (1, 1, 1.0, (20, 20, 40, 40)), (2, 0, 1.0, (5, 5, 15, 15))])
+    add_detections(
+        truth,
+        class_names=CLASSES,
+        rows=[(0, 0, 1.0, (0, 0, 10, 10)), (1, 1, 1.0, (20, 20, 40, 40)), (2, 0, 1.0, (5, 5, 15, 15))],
+    )
     # Two hits, one miss (frame 2), one false positive (frame 3).
-    boxes(predicted, [(0, 0, 0.9, (0, 0, 10, 10)), (1, 1, 0.8, (21, 20, 40, 40)), (3, 0, 0.7, (50, 50, 60, 60))])
+    add_detections(
+        predicted,
+        class_names=CLASSES,
+        rows=[(0, 0, 0.9, (0, 0, 10, 10)), (1, 1, 0.8, (21, 20, 40, 40)), (3, 0, 0.7, (50, 50, 60, 60))],
+    )
     return truth, predicted
 
 

@@ -14,28 +14,10 @@ from processing.models import Detection, Evaluation, JobOrigin, JobStage, Proces
 from processing.services.evaluation import evaluation_request, evaluation_run
 from processing.services.jobs import JobOptions, JobRefused, job_mark_ground_truth
 from processing.services.reference_import import ReferenceTooLarge, reference_import
-from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory
+from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory, add_detections
 from tests.processing.running import settle
 from tests.videofiles import write_test_video
 from videos.services.creation import video_create
-
-
-def add_boxes(job, rows):
-    Detection.objects.bulk_create(
-        Detection(
-            job=job,
-            frame_index=f,
-            timestamp_seconds=f / 10,
-            class_id=c,
-            class_name=["box", "disc"][c],
-            confidence=conf,
-            x1=x1,
-            y1=y1,
-            x2=x2,
-            y2=y2,
-        )
-        for f, c, conf, (x1, y1, x2, y2) in rows
-    )
 
 
 def exported_coco(job) -> bytes:
@@ -61,9 +43,10 @@ def video(db):
 @pytest.fixture
 def run(video):
     job = ProcessingJobFactory(video=video, status="completed")
-    add_boxes(
+    add_detections(
         job,
-        [
+        class_names=["box", "disc"],
+        rows=[
             (0, 0, 0.9, (10, 10, 50, 50)),
             (0, 1, 0.8, (100, 20, 140, 90)),
             (5, 0, 0.7, (12.345, 11.5, 52.25, 51)),
