@@ -191,17 +191,7 @@ def manage(args: list[str], *, env: dict[str, str], timeout: float = 180) -> str
 
 
 def start_daphne(name: str, *, env: dict[str, str]) -> tuple[live.LiveProcess, str]:
-    port = live.free_port()
-    daphne = live.start_process(
-        name,
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mediaplatform.asgi:application"],
-        extra_env=env,
-    )
-    try:
-        live.wait_for_port(port, daphne)
-    except BaseException:
-        daphne.stop()
-        raise
+    daphne, port = live.start_daphne(name, extra_env=env)
     return daphne, f"127.0.0.1:{port}"
 
 

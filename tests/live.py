@@ -105,7 +105,11 @@ def start_daphne(name: str = "daphne", *, extra_env: dict[str, str] | None = Non
         [sys.executable, "-m", "daphne", "-e", daphne_endpoint(port), "mediaplatform.asgi:application"],
         extra_env=extra_env,
     )
-    wait_for_port(port, live)
+    try:
+        wait_for_port(port, live)
+    except BaseException:
+        live.stop()
+        raise
     return live, port
 
 
