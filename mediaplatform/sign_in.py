@@ -10,8 +10,11 @@ import hashlib
 import logging
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
+from django.shortcuts import render
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +56,7 @@ class ThrottledLoginView(auth_views.LoginView):
         address = request.META.get("REMOTE_ADDR", "")
         username = request.POST.get("username", "")
         if sign_in_blocked(address=address, username=username):
-            logger.warning("sign-in refused for %r from %s: too many failed attempts", username[:150], address)
-            form = self.get_form_class()(request)  # unbound: rendering it must not check the password
-            response = self.render_to_response(self.get_context_data(form=form, throttled=True), status=429)
-            response["Retry-After"] = str(settings.SIGN_IN_FAILURE_WINDOW_SECONDS)
-            return response
+            return _refused(request, username, address)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
@@ -71,3 +70,26 @@ class ThrottledLoginView(auth_views.LoginView):
             address=self.request.META.get("REMOTE_ADDR", ""), username=self.request.POST.get("username", "")
         )
         return super().form_valid(form)
+
+
+def _refused(request, username: str, address: str):
+    logger.warning("sign-in refused for %r from %s: too many failed attempts", username[:150], address)
+    form = AuthenticationForm(request)  # unbound: rendering it must not check the password
+    response = render(request, "registration/login.html", {"form": form, "throttled": True}, status=429)
+    response["Retry-After"] = str(settings.SIGN_IN_FAILURE_WINDOW_SECONDS)
+    return response
+
+
+def throttled_admin_login(request, **kwargs):
+    """The admin's sign-in, counted like the sign-in page: a re-rendered form is a failure, a redirect a success."""
+    if request.method != "POST":
+        return admin.site.login(request, **kwargs)
+    address, username = request.META.get("REMOTE_ADDR", ""), request.POST.get("username", "")
+    if sign_in_blocked(address=address, username=username):
+        return _refused(request, username, address)
+    response = admin.site.login(request, **kwargs)
+    if response.status_code == 200:
+        sign_in_failure_record(address=address, username=username)
+    elif 300 <= response.status_code < 400:
+        sign_in_success_reset(address=address, username=username)
+    return response

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from mediaplatform import health, metrics
-from mediaplatform.sign_in import ThrottledLoginView
+from mediaplatform.sign_in import ThrottledLoginView, throttled_admin_login
 from videos.views_dashboard import dashboard
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("videos.urls_dashboard")),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/login/", throttled_admin_login, name="admin-login"),  # ahead of the admin's own
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -50,3 +50,16 @@ def test_one_address_trying_many_usernames_is_held_back(settings):
     assert statuses == [200, 200, 200, 200]
     user = UserFactory()
     assert sign_in(client, user.username, PASSWORD).status_code == 429
+
+
+def test_the_admin_sign_in_is_counted_too(settings):
+    settings.SIGN_IN_MAX_FAILURES = 2
+    staff = UserFactory(is_staff=True)
+    client = Client(REMOTE_ADDR="198.51.100.11")
+    attempt = {"username": staff.username, "password": "wrong", "next": "/admin/"}
+    assert [client.post("/admin/login/", attempt).status_code for _ in range(2)] == [200, 200]
+    refused = client.post("/admin/login/", {**attempt, "password": PASSWORD})
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.content.decode()
+    other = Client(REMOTE_ADDR="198.51.100.12")
+    assert other.post("/admin/login/", {**attempt, "password": PASSWORD}).status_code == 302
+    assert other.get("/admin/").status_code == 200
