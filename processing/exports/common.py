@@ -1,4 +1,4 @@
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from django.db.models import QuerySet
 
@@ -37,3 +37,17 @@ def frame_size(job: ProcessingJob) -> tuple[int, int]:
     if video.rotation in (90, 270, -90):
         width, height = height, width
     return width, height
+
+
+def in_chunks(pieces: Iterable[str]) -> Iterator[bytes]:
+    """Join text pieces into chunks of about FLUSH_BYTES: few writes to the server, bounded memory."""
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= FLUSH_BYTES:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
