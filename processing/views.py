@@ -9,7 +9,13 @@ from rest_framework.views import APIView
 from mediaplatform.api.errors import ApiError
 from processing.annotations import AnnotationError
 from processing.exports import EXPORTERS
-from processing.models import DetectorModel, Evaluation, ProcessingJob
+from processing.models import DetectorModel, ProcessingJob
+from processing.selectors import (
+    evaluation_latest_for_job,
+    evaluation_list_for_video,
+    job_get_for_user,
+    job_list_for_video,
+)
 from processing.serializers import (
     DetectorModelCreateSerializer,
     DetectorModelSerializer,
@@ -45,10 +51,7 @@ def _video_or_404(request, video_id) -> Video:
 
 
 def _job_or_404(request, job_id) -> ProcessingJob:
-    jobs = ProcessingJob.objects.select_related("video").prefetch_related("stages")
-    if not request.user.is_staff:
-        jobs = jobs.filter(video__owner=request.user)
-    job = jobs.filter(pk=job_id, video__deleted_at__isnull=True).first()
+    job = job_get_for_user(user=request.user, job_id=job_id)
     if job is None:
         raise ApiError(status_code=404, code="not_found", message="No such run.")
     return job
@@ -110,10 +113,7 @@ class VideoJobListCreateView(generics.ListAPIView):
         video = _video_or_404(self.request, self.kwargs["video_id"])
         filters = JobListFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        jobs = video.jobs.prefetch_related("stages").order_by("-created_at")
-        if "origin" in filters.validated_data:
-            jobs = jobs.filter(origin=filters.validated_data["origin"])
-        return jobs
+        return job_list_for_video(video=video, origin=filters.validated_data.get("origin"))
 
     @extend_schema(parameters=[JobListFilterSerializer])
     def get(self, request, *args, **kwargs):
@@ -249,7 +249,7 @@ class JobEvaluationView(APIView):
     @extend_schema(responses={200: EvaluationSerializer, 404: None})
     def get(self, request, job_id):
         job = _job_or_404(request, job_id)
-        evaluation = job.evaluations.order_by("-created_at").first()
+        evaluation = evaluation_latest_for_job(job=job)
         if evaluation is None:
             raise ApiError(status_code=404, code="not_found", message="This run has not been evaluated yet.")
         return Response(EvaluationSerializer(evaluation).data)
@@ -271,7 +271,7 @@ class VideoEvaluationListView(generics.ListAPIView):
 
     def get_queryset(self):
         video = _video_or_404(self.request, self.kwargs["video_id"])
-        return Evaluation.objects.filter(job__video=video).order_by("-created_at", "-id")
+        return evaluation_list_for_video(video=video)
 
 
 # Room for the multipart envelope and the other form fields around the file.
