@@ -149,7 +149,12 @@ class AnalyzeView(APIView):
                 options=data["options"],
             )
         except AnalysisRefused as refused:
-            raise ApiError(status_code=refused.status_code, code=refused.code, message=refused.message)
+            raise ApiError(
+                status_code=refused.status_code,
+                code=refused.code,
+                message=refused.message,
+                retry_after=refused.retry_after,
+            )
         response = {
             "analysis_id": video.pk,
             "status": analysis_status(video),

@@ -47,9 +47,7 @@ def video_missing(request, video_id) -> ApiError:
 
 
 def rejected(exc: VideoRejected) -> ApiError:
-    error = ApiError(status_code=exc.status_code, code=exc.code, message=exc.message)
-    error.wait = exc.retry_after  # DRF turns `wait` into the Retry-After header
-    return error
+    return ApiError(status_code=exc.status_code, code=exc.code, message=exc.message, retry_after=exc.retry_after)
 
 
 class VideoListCreateView(generics.ListAPIView):

@@ -15,10 +15,19 @@ logger = logging.getLogger("mediaplatform.api")
 class ApiError(exceptions.APIException):
     """A business-rule refusal with its own code, raised by views."""
 
-    def __init__(self, *, status_code: int, code: str, message: str, details: dict | None = None):
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        code: str,
+        message: str,
+        details: dict | None = None,
+        retry_after: int | None = None,
+    ):
         self.status_code = status_code
         self.error_code = code
         self.error_details = details or {}
+        self.wait = retry_after  # DRF's exception handler turns `wait` into the Retry-After header
         super().__init__(detail=message, code=code)
 
 

@@ -41,6 +41,17 @@ def test_analyze_queues_a_video_and_answers_202(api_client, http_server, setting
     assert status["result_summary"] is None and status["error_message"] is None
 
 
+def test_analyze_over_the_in_flight_limit_answers_429_with_retry_after(api_client, http_server, settings):
+    settings.URL_IMPORT_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.VIDEO_MAX_IN_FLIGHT_PER_USER = 1
+    VideoFactory(owner=api_client.user, workflow_state="processing")
+    response = analyze(api_client, prompt="?", media_url=f"{http_server}/clip.mp4", media_type="video")
+    assert response.status_code == 429, response.content
+    assert response.json()["error"]["code"] == "too_many_in_flight"
+    assert response["Retry-After"] == str(settings.VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS)
+    assert not MediaAnalysisRequest.objects.exists()
+
+
 @pytest.mark.parametrize("media_type", ["audio", "document"])
 def test_audio_and_documents_are_refused_with_422(api_client, media_type):
     response = analyze(api_client, media_url="https://example.com/a.mp3", media_type=media_type, prompt="x")
