@@ -464,24 +464,20 @@ def job_run(
 def _job_run(
     *, job_id, celery_task_id: str, on_progress: ProgressCallback | None, unrecorded_failure: dict | None
 ) -> FailureOutcome | None:
-    job = ProcessingJob.objects.select_related("detector_model").filter(pk=job_id).first()
-    if job is None:
-        logger.warning("job %s no longer exists (its video was deleted); nothing to do", job_id)
-        return None
-    if job.status not in RUNNABLE_STATUSES:
-        logger.info("job %s is %s; nothing to do", job_id, job.status)
-        return None
-    if job.cancel_requested_at is not None:
-        ProcessingJob.objects.filter(pk=job_id).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
-        return None
     with job_run_lock(job_id=job_id) as owned:
         if not owned:
             logger.info("job %s is being run by another worker; nothing to do", job_id)
             return None
-        # Read again under the lock: another runner may have finished it since the first look.
-        job = ProcessingJob.objects.select_related("detector_model").get(pk=job_id)
+        # Read under the lock: another runner may have finished it just before.
+        job = ProcessingJob.objects.select_related("detector_model").filter(pk=job_id).first()
+        if job is None:
+            logger.warning("job %s no longer exists (its video was deleted); nothing to do", job_id)
+            return None
         if job.status not in RUNNABLE_STATUSES:
             logger.info("job %s is %s; nothing to do", job_id, job.status)
+            return None
+        if job.cancel_requested_at is not None:
+            ProcessingJob.objects.filter(pk=job_id).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
             return None
         if unrecorded_failure:
             recorded = failure_record_unrecorded(job_id=job_id, unrecorded=unrecorded_failure)
