@@ -1,9 +1,8 @@
-from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.permissions import IsAdminUser
 
-from audit.models import AuditLogEntry
+from audit.selectors import audit_entry_list
 from audit.serializers import AuditLogEntrySerializer
 
 
@@ -25,15 +24,5 @@ class AuditLogListView(generics.ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
-        entries = AuditLogEntry.objects.select_related("actor").order_by("-created_at", "-id")
-        for field in ("action", "object_type", "object_id", "request_id"):
-            if params.get(field):
-                entries = entries.filter(**{field: params[field]})
-        if params.get("actor"):
-            entries = entries.filter(actor__username=params["actor"])
-        if params.get("search"):
-            term = params["search"]
-            entries = entries.filter(
-                Q(reason__icontains=term) | Q(object_id__icontains=term) | Q(actor_label__icontains=term)
-            )
-        return entries
+        fields = ("action", "object_type", "object_id", "request_id", "actor", "search")
+        return audit_entry_list(**{field: params.get(field, "") for field in fields})
