@@ -46,10 +46,6 @@ from videos.serializers import DetectionSerializer, VideoDetailSerializer
 from videos.views import video_for_request
 
 
-def _video_or_404(request, video_id) -> Video:
-    return video_for_request(request, video_id)
-
-
 def _job_or_404(request, job_id) -> ProcessingJob:
     job = job_get_for_user(user=request.user, job_id=job_id)
     if job is None:
@@ -76,7 +72,7 @@ class VideoActionView(APIView):
 
     @extend_schema(request=None, responses={200: VideoDetailSerializer, 409: None})
     def post(self, request, video_id):
-        video = _video_or_404(request, video_id)
+        video = video_for_request(request, video_id)
         try:
             self.act(request, video)
         except JobRefused as refused:
@@ -110,7 +106,7 @@ class VideoJobListCreateView(generics.ListAPIView):
     serializer_class = JobSerializer
 
     def get_queryset(self):
-        video = _video_or_404(self.request, self.kwargs["video_id"])
+        video = video_for_request(self.request, self.kwargs["video_id"])
         filters = JobListFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return job_list_for_video(video=video, origin=filters.validated_data.get("origin"))
@@ -121,7 +117,7 @@ class VideoJobListCreateView(generics.ListAPIView):
 
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
     def post(self, request, video_id):
-        video = _video_or_404(request, video_id)
+        video = video_for_request(request, video_id)
         serializer = JobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -171,7 +167,7 @@ class VideoErrorListView(generics.ListAPIView):
     serializer_class = ErrorLogSerializer
 
     def get_queryset(self):
-        return _video_or_404(self.request, self.kwargs["video_id"]).errors.order_by("-created_at")
+        return video_for_request(self.request, self.kwargs["video_id"]).errors.order_by("-created_at")
 
 
 class JobExportView(APIView):
@@ -270,7 +266,7 @@ class VideoEvaluationListView(generics.ListAPIView):
     serializer_class = EvaluationSerializer
 
     def get_queryset(self):
-        video = _video_or_404(self.request, self.kwargs["video_id"])
+        video = video_for_request(self.request, self.kwargs["video_id"])
         return evaluation_list_for_video(video=video)
 
 
@@ -298,7 +294,7 @@ class VideoGroundTruthImportView(APIView):
         ),
     )
     def post(self, request, video_id):
-        video = _video_or_404(request, video_id)
+        video = video_for_request(request, video_id)
         limit = reference_max_bytes()
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
