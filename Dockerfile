@@ -8,7 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     YOLO_AUTOINSTALL=false
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends postgresql-client \
+    && apt-get install -y --no-install-recommends postgresql-client nginx \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -20,4 +20,5 @@ RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput --verbosity
     && mkdir -p var/media var/ultralytics
 
 EXPOSE 8000
-CMD ["daphne", "-e", "tcp:port=8000:interface=0.0.0.0:backlog=1024", "mediaplatform.asgi:application"]
+# nginx on 8000 in front of gunicorn (HTTP) and Daphne (websockets): mediaplatform/serve.py.
+CMD ["python", "-m", "mediaplatform.serve", "--bind", "0.0.0.0", "--port", "8000"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run Daphne (HTTP + websockets), the Celery workers and celery beat in the foreground; Ctrl-C stops them all.
+# Run the web front (nginx -> gunicorn for HTTP, Daphne for websockets), the Celery workers and celery beat in the foreground; Ctrl-C stops them all.
 set -uo pipefail
 
 BIN="${VENV:-.venv}/bin"
@@ -26,8 +26,7 @@ stop_all() {
 }
 trap 'stop_all; exit 0' INT TERM
 
-# A deep accept backlog: Twisted's default of 50 silently drops connections in a burst of uploads.
-"$BIN/daphne" -e "tcp:port=$PORT:interface=127.0.0.1:backlog=1024" mediaplatform.asgi:application & pids+=($!)
+"$BIN/python" -m mediaplatform.serve --port "$PORT" --access-log "$PWD/var/log/access.log" & pids+=($!)
 "$BIN/celery" -A mediaplatform worker -Q inference --concurrency 1 --hostname "inference@%h" --loglevel INFO & pids+=($!)
 "$BIN/celery" -A mediaplatform worker -Q default --concurrency 2 --hostname "default@%h" --loglevel INFO & pids+=($!)
 "$BIN/celery" -A mediaplatform beat --loglevel INFO --pidfile= & pids+=($!)

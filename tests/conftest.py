@@ -42,9 +42,9 @@ def video_path(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def live_server_process(django_db_setup, django_db_blocker):
-    """Daphne serving HTTP and websockets against the test database."""
+    """The web front (nginx, gunicorn, Daphne) serving HTTP and websockets against the test database."""
     with django_db_blocker.unblock():
-        process, port = live.start_daphne()
+        process, port = live.start_web()
     yield f"127.0.0.1:{port}"
     process.stop()
 

@@ -190,9 +190,9 @@ def manage(args: list[str], *, env: dict[str, str], timeout: float = 180) -> str
     return result.stdout
 
 
-def start_daphne(name: str, *, env: dict[str, str]) -> tuple[live.LiveProcess, str]:
-    daphne, port = live.start_daphne(name, extra_env=env)
-    return daphne, f"127.0.0.1:{port}"
+def start_web(name: str, *, env: dict[str, str]) -> tuple[live.LiveProcess, str]:
+    web, port = live.start_web(name, extra_env=env)
+    return web, f"127.0.0.1:{port}"
 
 
 @contextmanager

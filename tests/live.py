@@ -93,18 +93,10 @@ def wait_for_log(live: LiveProcess, needle: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{live.name} did not report {needle!r} within {timeout}s:\n{live.log_tail()}")
 
 
-def daphne_endpoint(port: int) -> str:
-    """Loopback with the platform's deep accept backlog (see scripts/run_platform.sh)."""
-    return f"tcp:port={port}:interface=127.0.0.1:backlog=1024"
-
-
-def start_daphne(name: str = "daphne", *, extra_env: dict[str, str] | None = None) -> tuple[LiveProcess, int]:
+def start_web(name: str = "web", *, extra_env: dict[str, str] | None = None) -> tuple[LiveProcess, int]:
+    """The platform's web front as `make run` serves it (mediaplatform.serve: nginx, gunicorn, Daphne)."""
     port = free_port()
-    live = start_process(
-        name,
-        [sys.executable, "-m", "daphne", "-e", daphne_endpoint(port), "mediaplatform.asgi:application"],
-        extra_env=extra_env,
-    )
+    live = start_process(name, [sys.executable, "-m", "mediaplatform.serve", "--port", str(port)], extra_env=extra_env)
     try:
         wait_for_port(port, live)
     except BaseException:

@@ -2,7 +2,8 @@
 
 Every upload is accepted (201) or refused with 429 (per-owner back-pressure), never a 5xx; every
 accepted video completes; every socket of an owner hears the end of each of that owner's videos and
-nothing of anyone else's; each process stays within its database connection pool.
+nothing of anyone else's; each process stays within its database connection pool (the web front's
+gunicorn workers and Daphne one pool each).
 """
 
 import asyncio
@@ -30,6 +31,7 @@ UPLOADS_PER_OWNER = 20
 SOCKETS_PER_OWNER = 10
 IN_FLIGHT_LIMIT = 8
 POOL_SIZE = 4
+WEB_WORKERS = 2
 PROCESSING_DEADLINE_SECONDS = 600
 TERMINAL = {"processing_completed", "processing_failed"}
 
@@ -63,7 +65,8 @@ class ConnectionSampler(threading.Thread):
 @pytest.fixture
 def load_server(django_db_setup):
     env = {"VIDEO_MAX_IN_FLIGHT_PER_USER": str(IN_FLIGHT_LIMIT), "DATABASE_POOL_MAX_SIZE": str(POOL_SIZE)}
-    server, port = live.start_daphne("load-daphne", extra_env={**env, "PGAPPNAME": "load-daphne"})
+    web_env = {**env, "PGAPPNAME": "load-web", "WEB_WORKERS": str(WEB_WORKERS)}
+    server, port = live.start_web("load-web", extra_env=web_env)
     worker = None
     try:
         worker = live.start_celery_worker("load-worker", extra_env={**env, "PGAPPNAME": "load-worker"})
@@ -168,5 +171,5 @@ def test_200_uploads_and_100_sockets(load_server, tmp_path):
         assert heard.keys() <= accepted[token], "a socket heard about another owner's video"
         assert set(heard.values()) == {"processing_completed"}
 
-    assert 0 < peaks["load-daphne"] <= POOL_SIZE, peaks
+    assert 0 < peaks["load-web"] <= (WEB_WORKERS + 1) * POOL_SIZE, peaks
     assert 0 < peaks["load-worker"] <= POOL_SIZE, peaks

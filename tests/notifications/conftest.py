@@ -17,14 +17,14 @@ class PrivateStack:
 
 @pytest.fixture
 def private_stack(transactional_db, monkeypatch) -> Iterator[PrivateStack]:
-    """Daphne and a worker on a Redis server of their own; Redis is stopped again even when the test fails."""
+    """The web front and a worker on a Redis server of their own; Redis is stopped again even when the test fails."""
     with private_redis() as redis:
         monkeypatch.setenv("REDIS_URL", redis.url)
         monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
         started: list[live.LiveProcess] = []
         try:
-            daphne, port = live.start_daphne("daphne-private-redis")
-            started.append(daphne)
+            web, port = live.start_web("web-private-redis")
+            started.append(web)
             started.append(live.start_celery_worker(name="worker-private-redis"))
             yield PrivateStack(redis=redis, server=f"127.0.0.1:{port}")
         finally:

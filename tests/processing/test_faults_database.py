@@ -40,11 +40,11 @@ def test_a_postgres_restart_answers_503_then_recovers_and_loses_no_job(tmp_path)
         token = faults.manage(
             ["shell", "-c", "from tests.factories import TokenFactory; print(TokenFactory().key)"], env=env
         ).split()[-1]
-        daphne, server = faults.start_daphne("daphne-private-postgres", env=env)
-        started.append(daphne)
+        web, server = faults.start_web("web-private-postgres", env=env)
+        started.append(web)
         worker = live.start_celery_worker("worker-private-postgres", extra_env=env)
         started.append(worker)
-        logs = [daphne, worker]
+        logs = [web, worker]
         api = requests.Session()
         api.headers["Authorization"] = f"Token {token}"
 

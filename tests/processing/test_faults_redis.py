@@ -54,8 +54,8 @@ def test_a_redis_restart_leaves_no_video_stuck_and_delivers_every_terminal_event
 
     with faults.private_redis() as redis, faults.processes() as started:
         env = {**redis.env(), "STUCK_JOB_SECONDS": "5"}
-        daphne, server = faults.start_daphne("daphne-redis-restart", env=env)
-        started.append(daphne)
+        web, server = faults.start_web("web-redis-restart", env=env)
+        started.append(web)
         started.append(live.start_celery_worker("worker-redis-restart", extra_env=env))
         video_ids = []
         for clip in clips:

@@ -1,0 +1,179 @@
+"""The web front: nginx on the public port, gunicorn for HTTP and Daphne for websockets, supervised as one.
+
+    python -m mediaplatform.serve [--bind 127.0.0.1] [--port 8000] [--workers N] [--threads N]
+                                  [--access-log PATH]
+
+Why three servers: Django answers a request through its WSGI handler for about a third of the CPU its ASGI
+handler takes (bench/api.py measures both), so plain HTTP goes to gunicorn's threads; only websockets need
+ASGI, and Daphne serves those. nginx in front routes /ws/ to Daphne and everything else to gunicorn, and holds
+the client connections, so a slow upload or download never occupies a Django thread. gunicorn and Daphne listen
+on unix sockets in a private run directory that only nginx uses, which is why gunicorn may take the client's
+address from nginx's X-Real-IP header (mediaplatform.wsgi).
+
+nginx is ready last: once the public port accepts, the platform answers. If any of the three exits, the others
+are stopped and this exits with its status; SIGTERM or SIGINT stops all three; and each child is told by the
+kernel to stop if this supervisor dies (even by SIGKILL), so none outlives it.
+"""
+
+import argparse
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TEMPLATE = Path(__file__).with_name("nginx.conf.template")
+CLIENT_ADDRESS_HEADER = "HTTP_X_REAL_IP"
+# Multipart framing around the largest upload Django accepts; Django, not nginx, refuses the oversized ones.
+BODY_SLACK_BYTES = 16 * 1024**2
+_PR_SET_PDEATHSIG = 1
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/sbin/nginx") if os.path.exists(p)), None)
+    if not found:
+        raise SystemExit("nginx is not installed (Debian/Ubuntu: sudo apt-get install nginx); `make test` installs it.")
+    return found
+
+
+def render_nginx_config(*, run_dir: Path, listen: str, max_body_bytes: int, access_log: str | None) -> str:
+    # Run as root, nginx's workers would become `nobody`, who may not connect to our sockets; stay this user.
+    user_directive = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    values = {
+        "USER_DIRECTIVE": user_directive,
+        "RUN_DIR": str(run_dir),
+        "LISTEN": listen,
+        "MAX_BODY_BYTES": str(max_body_bytes),
+        "ACCESS_LOG": f"{access_log} combined buffer=64k flush=2s" if access_log else "off",
+    }
+    config = TEMPLATE.read_text()
+    for name, value in values.items():
+        config = config.replace(f"@@{name}@@", value)
+    return config
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends SIGTERM when the supervisor dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509 - no threads here
+
+
+def _wait_for_unix_socket(path: Path, process: subprocess.Popen, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with status {process.returncode} while starting")
+        if path.exists():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                if probe.connect_ex(str(path)) == 0:
+                    return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {path} within {timeout:.0f}s")
+
+
+def default_threads() -> int:
+    # Each thread holds at most one pooled database connection, so more threads than the pool only wait on it.
+    return int(os.environ.get("DATABASE_POOL_MAX_SIZE", "10"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bind", default="127.0.0.1", help="address nginx listens on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", os.cpu_count() or 2)))
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", default_threads())))
+    parser.add_argument("--access-log", default=os.environ.get("WEB_ACCESS_LOG") or None)
+    # bench/api.py serves its own applications (the platform plus a bare view) through this same front.
+    parser.add_argument("--wsgi-application", default="mediaplatform.wsgi:application", help=argparse.SUPPRESS)
+    parser.add_argument("--asgi-application", default="mediaplatform.asgi:application", help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaplatform.settings")
+    from django.conf import settings
+
+    max_body_bytes = settings.VIDEO_MAX_UPLOAD_BYTES + BODY_SLACK_BYTES
+    # Short: a unix socket path must fit in 108 bytes.
+    run_dir = Path(tempfile.mkdtemp(prefix="mp-web-"))
+    http_socket, websocket_socket = run_dir / "http.sock", run_dir / "websockets.sock"
+    listen = f"[{options.bind}]:{options.port}" if ":" in options.bind else f"{options.bind}:{options.port}"
+    (run_dir / "nginx.conf").write_text(
+        render_nginx_config(
+            run_dir=run_dir, listen=listen, max_body_bytes=max_body_bytes, access_log=options.access_log
+        )
+    )
+
+    python = sys.executable
+    env = dict(os.environ)
+    processes: dict[str, subprocess.Popen] = {}
+
+    def stop_all() -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 20
+        for process in processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+    def on_signal(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        processes["gunicorn"] = _start(
+            [
+                python, "-m", "gunicorn",
+                "--bind", f"unix:{http_socket}",
+                "--workers", str(options.workers),
+                "--worker-class", "gthread",
+                "--threads", str(options.threads),
+                # Longer than nginx keeps an idle upstream connection (60 s), so gunicorn never closes one
+                # nginx is about to reuse.
+                "--keep-alive", "75",
+                "--graceful-timeout", "15",
+                "--no-control-socket",
+                "--error-logfile", "-",
+                options.wsgi_application,
+            ],
+            {**env, "WSGI_CLIENT_ADDRESS_HEADER": CLIENT_ADDRESS_HEADER},
+        )  # fmt: skip
+        processes["daphne"] = _start(
+            [python, "-m", "daphne", "-u", str(websocket_socket), "--proxy-headers", options.asgi_application],
+            env,
+        )
+        _wait_for_unix_socket(http_socket, processes["gunicorn"], "gunicorn")
+        _wait_for_unix_socket(websocket_socket, processes["daphne"], "daphne")
+        processes["nginx"] = _start(
+            [nginx_binary(), "-e", "stderr", "-p", str(run_dir), "-c", str(run_dir / "nginx.conf")], env
+        )
+        print(
+            f"mediaplatform web: http://{listen}/ (nginx -> gunicorn {options.workers}x{options.threads} threads, "
+            f"daphne for /ws/)",
+            flush=True,
+        )
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with status {process.returncode}; stopping the others", file=sys.stderr)
+                    return process.returncode or 1
+            time.sleep(0.2)
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
