@@ -72,6 +72,7 @@ if __name__ != "__main__" and os.environ.get("BENCH_API_SERVER") == "1":
     urlpatterns = bench_urlpatterns()
     settings.ROOT_URLCONF = __name__
     from mediaplatform.asgi import application  # noqa: E402,F401
+    from mediaplatform.wsgi import application as wsgi_application  # noqa: E402,F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.benchdb import django_setup, last_line, throwaway_database  # noqa: E402
@@ -359,14 +360,40 @@ def scenario_paths(data: dict) -> dict:
 # Server -------------------------------------------------------------------------------------------------
 
 
-def start_servers(*, workers: int, database: str) -> tuple[list[subprocess.Popen], int, socket.socket, Path]:
-    """Daphne worker processes accepting on one listening socket on 127.0.0.1."""
+def server_command(server: str, *, fd: int, port: int, workers: int) -> list[list[str]]:
+    """The command line of each server process.
+
+    front:  what `make run` serves: nginx on `port`, gunicorn (`workers` processes) for HTTP, Daphne for /ws/.
+    daphne: the ASGI path alone (every request through Django's ASGI handler), `workers` Daphne processes
+            accepting on the listening socket `fd`: the platform's server before the front, for comparison.
+    """
+    if server == "front":
+        command = [sys.executable, "-m", "mediaplatform.serve", "--port", str(port), "--workers", str(workers)]
+        applications = [
+            "--wsgi-application",
+            "bench.api:wsgi_application",
+            "--asgi-application",
+            "bench.api:application",
+        ]
+        return [[*command, *applications]]
+    if server == "daphne":
+        return [[sys.executable, "-m", "daphne", "-v", "0", "--fd", str(fd), "bench.api:application"]] * workers
+    raise ValueError(server)
+
+
+def start_servers(
+    *, server: str, workers: int, database: str
+) -> tuple[list[subprocess.Popen], int, socket.socket, Path]:
+    """The server processes (see server_command) on a free port of 127.0.0.1."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
-    listener.listen(1024)
-    listener.set_inheritable(True)
     port = listener.getsockname()[1]
+    if server == "front":
+        listener.close()  # nginx binds the port itself
+    else:
+        listener.listen(1024)
+        listener.set_inheritable(True)
     env = dict(os.environ)
     env.update(
         {
@@ -381,18 +408,18 @@ def start_servers(*, workers: int, database: str) -> tuple[list[subprocess.Popen
             "PYTHONUNBUFFERED": "1",
         }
     )
-    log = Path(tempfile.mkstemp(prefix="bench-api-daphne-", suffix=".log")[1])
+    log = Path(tempfile.mkstemp(prefix=f"bench-api-{server}-", suffix=".log")[1])
     root = Path(__file__).resolve().parent.parent
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-v", "0", "--fd", str(listener.fileno()), "bench.api:application"],
+            command,
             cwd=root,
             env=env,
-            pass_fds=[listener.fileno()],
+            pass_fds=[] if server == "front" else [listener.fileno()],
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        for _ in range(workers)
+        for command in server_command(server, fd=listener.fileno(), port=port, workers=workers)
     ]
     return processes, port, listener, log
 
@@ -604,6 +631,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--server", choices=["front", "daphne"], default="front")
     parser.add_argument("--detail-rate", type=float, default=300.0, help="open-loop requests/s for detail")
     parser.add_argument("--history-rate", type=float, default=150.0, help="open-loop requests/s for history")
     parser.add_argument("--in-process-requests", type=int, default=500)
@@ -641,7 +669,7 @@ def main() -> None:
         print(f"plan summary: indexes {summary['indexes']}, sequential scans {summary['seq_scans'] or 'none'}")
         connection.close()
 
-        processes, port, listener, log = start_servers(workers=args.workers, database=database)
+        processes, port, listener, log = start_servers(server=args.server, workers=args.workers, database=database)
         try:
             wait_ready(port, data["keys"][0])
             paths = scenario_paths(data)
