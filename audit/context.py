@@ -61,5 +61,6 @@ def bound_context(context: ActionContext) -> Iterator[ActionContext]:
 
 
 def client_ip(request) -> str | None:
-    # Only the socket's peer is trusted; a proxy in front must be configured to overwrite REMOTE_ADDR.
+    # Only the socket's peer is trusted. Behind the platform's own front, mediaplatform.wsgi has set it from the
+    # header nginx overwrites; any other proxy in front must overwrite REMOTE_ADDR the same way.
     return request.META.get("REMOTE_ADDR") or None
