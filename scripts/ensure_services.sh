@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer on 127.0.0.1, starting them when they are installed but stopped.
+# Make sure PostgreSQL and Redis answer on 127.0.0.1 (starting them when installed but stopped) and nginx is installed.
 set -euo pipefail
 
 DB_HOST="${DATABASE_HOST:-127.0.0.1}"
@@ -25,6 +25,10 @@ if ! postgres_up; then
     for _ in $(seq 1 30); do postgres_up && break; sleep 1; done
   fi
   postgres_up || fail "PostgreSQL does not answer on $DB_HOST:$DB_PORT and could not be started."
+fi
+
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  fail "nginx is not installed: the web front needs it. Install it (Debian/Ubuntu: sudo apt-get install nginx)."
 fi
 
 if ! command -v redis-cli >/dev/null; then
