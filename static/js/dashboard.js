@@ -1,16 +1,14 @@
 // Dashboard: upload with a transfer progress bar, and live state from the /ws/videos/ socket
-// (with replay on reconnect, and polling of the API while the socket is down).
+// (static/js/live.js: replay on reconnect, and polling of the API while the socket is down).
 (function () {
   "use strict";
 
+  const {
+    csrfToken, parseJson, requestJson, formatEta, showState, showProgress, showMessage, followVideos,
+  } = window.MediaPlatformLive;
   const rows = document.getElementById("video-rows");
   const liveBadge = document.getElementById("live-status");
   const lastSeq = new Map();
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
 
   function rowFor(videoId, title) {
     let row = rows.querySelector(`tr[data-video-id="${videoId}"]`);
@@ -22,7 +20,7 @@
     row.innerHTML =
       '<td class="title"><a class="name"></a><div class="error-text"></div></td>' +
       '<td><span class="badge"></span> <span class="stage"></span></td>' +
-      '<td><div class="progress"><div class="bar"></div></div><span class="pct">0%</span></td>' +
+      '<td><progress class="progress" max="100" value="0"></progress><span class="pct">0%</span></td>' +
       '<td class="speed"></td><td class="eta"></td><td class="objects">0</td>';
     row.querySelector(".name").textContent = title || videoId;
     row.querySelector(".name").href = `/videos/${videoId}/`;
@@ -31,72 +29,22 @@
   }
 
   function setState(row, state, stage) {
-    const badge = row.querySelector(".badge");
-    badge.className = "badge state-" + state;
-    badge.textContent = state;
+    showState(row.querySelector(".badge"), state);
     row.querySelector(".stage").textContent = stage || "";
   }
 
   function setProgress(row, pct) {
-    const value = Math.max(0, Math.min(100, Number(pct) || 0));
-    row.querySelector(".progress .bar").style.width = value + "%";
+    const value = showProgress(row.querySelector("progress"), pct);
     row.querySelector(".pct").textContent = Math.floor(value) + "%";
   }
 
-  function formatEta(iso) {
-    if (!iso) return "";
-    const seconds = Math.max(0, Math.round((new Date(iso) - Date.now()) / 1000));
-    return seconds < 60 ? seconds + " s" : Math.round(seconds / 60) + " min";
-  }
-
-  // Live updates. The contract (README, "Live events"): every event of a video
-  // carries a gap-free seq; we keep the last one per video, drop duplicates,
-  // accept a jump only when the event says the skipped seqs were coalesced
-  // progress ticks, and otherwise ask the server to replay from our last seq.
-  // Rows rendered by the server start from the seq they were rendered at.
+  // Rows rendered by the server follow on from the seq they were rendered at.
   rows.querySelectorAll("tr[data-video-id][data-last-seq]").forEach((row) => {
     lastSeq.set(row.dataset.videoId, Number(row.dataset.lastSeq) || 0);
   });
 
-  let socket = null;
-  let resumeInFlight = false;
-
-  const RESUME_MAX_VIDEOS = 200; // the server's limit per resume
-  function lastSeqMap() {
-    const positions = {};
-    let count = 0;
-    lastSeq.forEach((seq, videoId) => {
-      if (count++ < RESUME_MAX_VIDEOS) positions[videoId] = seq;
-    });
-    return positions;
-  }
-
-  function send(message) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
-  }
-
-  function requestResume() {
-    if (resumeInFlight) return;
-    resumeInFlight = true;
-    send({ type: "resume", last_seq: lastSeqMap() });
-  }
-
-  function isNext(event) {
-    const known = lastSeq.get(event.video_id);
-    if (known === undefined) return true; // a video we have not seen yet: start from here
-    if (event.event_type === "snapshot") return true;
-    const from = event.coalesced_from_seq;
-    return event.seq === known + 1 || (typeof from === "number" && from <= known + 1);
-  }
-
+  // An event live.js has put in sequence: the row shows where its video is now.
   function applyEvent(event) {
-    if (!event.video_id || typeof event.seq !== "number") return;
-    if ((lastSeq.get(event.video_id) || 0) >= event.seq) return; // already have it
-    if (!isNext(event)) {
-      requestResume(); // an event was lost on the way: the server replays it from its table
-      return;
-    }
-    lastSeq.set(event.video_id, event.seq);
     const data = event.data || {};
     const row = rowFor(event.video_id, data.title || data.filename);
     if (event.event_type === "snapshot" && data.title) row.querySelector(".name").textContent = data.title;
@@ -117,9 +65,10 @@
   function refreshStats() {
     statsTimer = null;
     if (!stats) return;
-    fetch("/api/v1/stats/", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
-      .then((figures) => {
+    // When the API cannot answer, the figures shown stay; the next change tries again.
+    requestJson("GET", "/api/v1/stats/")
+      .then(({ ok, payload: figures }) => {
+        if (!ok) return;
         stats.querySelector('[data-stat="total_videos"]').textContent = figures.total_videos;
         stats.querySelector('[data-stat="total_objects_detected"]').textContent = figures.total_objects_detected;
         const avg = figures.avg_processing_time_seconds;
@@ -130,27 +79,14 @@
           if (cell) cell.textContent = count;
         });
       })
-      .catch(() => { /* keep the figures shown; the next change tries again */ });
+      .catch(() => {});
   }
   function scheduleStats(delay) {
     if (statsTimer === null) statsTimer = setTimeout(refreshStats, delay);
   }
   setInterval(() => scheduleStats(0), 60000);
 
-  function handleMessage(message) {
-    if (message.type === "resumed" || message.type === "error") {
-      resumeInFlight = false;
-      return;
-    }
-    if (message.type === "pong" || message.event_type === "subscribed") return;
-    applyEvent(message);
-  }
-
-  // While the socket is down the list API keeps the table roughly current; the
-  // replay on reconnect then fills in every event in order.
-  const POLL_MS = 5000;
-  let pollTimer = null;
-
+  // While the socket is down the list API keeps the table roughly current.
   function applyPolled(video) {
     const row = rowFor(video.id, video.title || video.original_filename);
     setState(row, video.state, video.state === "completed" ? "" : video.current_stage);
@@ -158,55 +94,15 @@
     row.querySelector(".objects").textContent = video.objects_detected_count;
   }
 
+  // The server may be down too: the next poll tries again.
   function poll() {
-    fetch("/api/v1/videos/?per_page=100", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
-      .then((page) => {
+    requestJson("GET", "/api/v1/videos/?per_page=100")
+      .then(({ ok, payload: page }) => {
+        if (!ok) return;
         (page.results || []).slice().reverse().forEach(applyPolled);
         scheduleStats(0);
       })
-      .catch(() => { /* the server is down too: keep trying */ });
-  }
-
-  function startPolling() {
-    if (pollTimer === null) pollTimer = setInterval(poll, POLL_MS);
-  }
-
-  function stopPolling() {
-    if (pollTimer !== null) clearInterval(pollTimer);
-    pollTimer = null;
-  }
-
-  // A ping that carries our positions also repairs a loss no later event would reveal.
-  const PING_MS = 20000;
-  setInterval(() => send({ type: "ping", last_seq: lastSeqMap() }), PING_MS);
-
-  let retryDelay = 500;
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/videos/`);
-    socket.onopen = () => {
-      retryDelay = 500;
-      stopPolling();
-      liveBadge.className = "live on";
-      liveBadge.textContent = "live";
-      resumeInFlight = false;
-      if (lastSeq.size) requestResume();
-    };
-    socket.onmessage = (message) => {
-      try {
-        handleMessage(JSON.parse(message.data));
-      } catch (_) { /* not JSON: ignore */ }
-    };
-    socket.onclose = () => {
-      socket = null;
-      liveBadge.className = "live off";
-      liveBadge.textContent = "offline: polling";
-      startPolling();
-      // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
-      setTimeout(connect, retryDelay * (0.5 + Math.random()));
-      retryDelay = Math.min(retryDelay * 2, 15000);
-    };
+      .catch(() => {});
   }
 
   // ---- Upload: drag and drop or pick; small files in one request with XHR progress, large ones in
@@ -219,15 +115,12 @@
   const KIB = 1024;
 
   function say(text, isError) {
-    message.className = isError ? "message error" : "message";
-    message.textContent = text;
+    showMessage(message, text, isError);
   }
 
-  function showProgress(fraction) {
+  function showUploadProgress(fraction) {
     progress.hidden = false;
-    const pct = Math.max(0, Math.min(100, 100 * fraction));
-    progress.querySelector(".bar").style.width = pct + "%";
-    progress.setAttribute("aria-valuenow", String(Math.floor(pct)));
+    showProgress(progress, 100 * fraction);
   }
 
   function created(payload) {
@@ -245,23 +138,19 @@
     say((payload && payload.error && payload.error.message) || fallback || `Upload failed (HTTP ${status}).`, true);
   }
 
-  function parse(text) {
-    try { return JSON.parse(text); } catch (_) { return {}; }
-  }
-
   function uploadWhole(file) {
     const body = new FormData(form);
     body.delete("source_url");
     const request = new XMLHttpRequest();
     request.open("POST", "/api/v1/videos/");
     request.setRequestHeader("X-CSRFToken", csrfToken());
-    request.upload.onprogress = (e) => { if (e.lengthComputable) showProgress(e.loaded / e.total); };
+    request.upload.onprogress = (e) => { if (e.lengthComputable) showUploadProgress(e.loaded / e.total); };
     request.onload = () => {
-      const payload = parse(request.responseText);
+      const payload = parseJson(request.responseText);
       if (request.status === 201) created(payload); else failed(request.status, payload);
     };
     request.onerror = () => failed(0, null, "The connection dropped during the upload; please try again.");
-    showProgress(0);
+    showUploadProgress(0);
     say("Uploading…");
     request.send(body);
   }
@@ -300,20 +189,16 @@
     const frameStep = Number(document.getElementById("upload-step").value) || 1;
     let url = localStorage.getItem(storeKey(file));
     let offset = 0;
-    showProgress(0);
+    showUploadProgress(0);
     say("Uploading in chunks…");
     if (url) {
       try { offset = await currentOffset(url); } catch (_) { url = null; }
     }
     if (!url) {
-      const response = await fetch("/api/v1/uploads/", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ filename: file.name, size: file.size, title, frame_step: frameStep }),
+      const { status, payload } = await requestJson("POST", "/api/v1/uploads/", {
+        filename: file.name, size: file.size, title, frame_step: frameStep,
       });
-      const payload = await response.json().catch(() => ({}));
-      if (response.status !== 201) return failed(response.status, payload);
+      if (status !== 201) return failed(status, payload);
       url = new URL(payload.url).pathname;
       offset = 0;
       localStorage.setItem(storeKey(file), url);
@@ -323,7 +208,7 @@
       let request;
       try {
         request = await sendChunk(url, file, offset, Math.min(offset + chunkSize, file.size), (sent) =>
-          showProgress(sent / file.size)
+          showUploadProgress(sent / file.size)
         );
       } catch (_) {
         // The connection dropped: wait, ask the server how much it has, and go on from there.
@@ -336,14 +221,14 @@
         continue;
       }
       delay = 500;
-      const payload = parse(request.responseText);
+      const payload = parseJson(request.responseText);
       if (request.status === 204) {
         offset = Number(request.getResponseHeader("Upload-Offset"));
-        showProgress(offset / file.size);
+        showUploadProgress(offset / file.size);
         say("Uploading in chunks…");
       } else if (request.status === 201) {
         localStorage.removeItem(storeKey(file));
-        showProgress(1);
+        showUploadProgress(1);
         return created(payload);
       } else if (request.status === 409 && payload.error && payload.error.details) {
         offset = Number(payload.error.details.offset);
@@ -357,18 +242,12 @@
 
   function importUrl(sourceUrl) {
     say("Importing…");
-    fetch("/api/v1/videos/", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify({
-        source_url: sourceUrl,
-        title: document.getElementById("upload-title").value,
-        frame_step: Number(document.getElementById("upload-step").value) || 1,
-      }),
+    requestJson("POST", "/api/v1/videos/", {
+      source_url: sourceUrl,
+      title: document.getElementById("upload-title").value,
+      frame_step: Number(document.getElementById("upload-step").value) || 1,
     })
-      .then((response) => response.json().catch(() => ({})).then((payload) => [response.status, payload]))
-      .then(([status, payload]) => (status === 201 ? created(payload) : failed(status, payload)))
+      .then(({ status, payload }) => (status === 201 ? created(payload) : failed(status, payload)))
       .catch(() => failed(0, null, "The server could not be reached; please try again."));
   }
 
@@ -406,5 +285,5 @@
     return undefined;
   });
 
-  connect();
+  followVideos(lastSeq, { badge: liveBadge, onEvent: applyEvent, poll });
 })();

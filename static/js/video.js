@@ -1,13 +1,16 @@
 // Video page: the player with the detected boxes drawn over it in step with playback (class filter,
-// confidence slider), the stage timeline, live progress over /ws/videos/<id>/ (the README's "Live
-// events" contract: gap-free seq per video, resume from the last seq, ping, reconnect with backoff,
-// polling while down), errors with their recovery strategy, a chart of detections per class over
-// time (our own SVG), the actions (retry, cancel, archive, another run, exports) through the API, and
+// confidence slider), the stage timeline, live progress over /ws/videos/<id>/ (static/js/live.js keeps
+// the README's "Live events" contract: gap-free seq per video, resume from the last seq, ping, reconnect
+// with backoff, polling while down), errors with their recovery strategy, a chart of detections per class
+// over time (our own SVG), the actions (retry, cancel, archive, another run, exports) through the API, and
 // the validation panel: import a reference (ground truth), evaluate a run against it, see the per-class
 // table and the precision-recall plot (our own SVG), updated by polling while an evaluation runs.
 (function () {
   "use strict";
 
+  const {
+    csrfToken, parseJson, requestJson, formatEta, showState, showProgress, showMessage, followVideo,
+  } = window.MediaPlatformLive;
   const root = document.getElementById("video-page");
   const videoId = root.dataset.videoId;
   const video = document.getElementById("video");
@@ -25,27 +28,6 @@
   let sourceHeight = Number(root.dataset.height) || 0;
   let frameCount = Number(root.dataset.frameCount) || 0;
   let frameStep = Number(root.dataset.frameStep) || 1;
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  function api(method, url, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    return fetch(url, options).then((response) =>
-      response.text().then((text) => {
-        let payload = {};
-        try { payload = text ? JSON.parse(text) : {}; } catch (_) { payload = {}; }
-        return { status: response.status, ok: response.ok, payload };
-      })
-    );
-  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -83,7 +65,7 @@
     const base = root.dataset.detectionsUrl;
     const jobParam = jobId ? `&job=${encodeURIComponent(jobId)}` : "";
     const next = (start) =>
-      api("GET", `${base}?start=${start}${jobParam}`).then(({ ok, payload }) => {
+      requestJson("GET", `${base}?start=${start}${jobParam}`).then(({ ok, payload }) => {
         if (!ok) throw new Error(payload.error ? payload.error.message : "could not load detections");
         drawnJobId = payload.job_id || null;
         const names = payload.classes || [];
@@ -312,26 +294,16 @@
   }
 
   // ---- Details: state, timeline, actions, errors ------------------------------------------------
-  function formatEta(iso) {
-    if (!iso) return "–";
-    const seconds = Math.max(0, Math.round((new Date(iso) - Date.now()) / 1000));
-    return seconds < 60 ? seconds + " s" : Math.round(seconds / 60) + " min";
-  }
-
   function setState(state) {
-    const badge = document.getElementById("state-badge");
-    badge.className = "badge state-" + state;
-    badge.textContent = state;
+    showState(document.getElementById("state-badge"), state);
   }
 
   function setProgress(pct) {
-    const value = Math.max(0, Math.min(100, Number(pct) || 0));
-    const bar = document.getElementById("job-progress");
-    bar.querySelector(".bar").style.width = value + "%";
-    bar.setAttribute("aria-valuenow", String(Math.floor(value)));
+    const value = showProgress(document.getElementById("job-progress"), pct);
     document.getElementById("fig-progress").textContent = Math.floor(value) + "%";
   }
 
+  // An empty value (no ETA, say) shows as "–".
   function setText(id, value) {
     document.getElementById(id).textContent = value === null || value === undefined || value === "" ? "–" : value;
   }
@@ -411,9 +383,9 @@
 
   function refresh() {
     return Promise.all([
-      api("GET", `/api/v1/videos/${videoId}/`),
-      api("GET", `/api/v1/videos/${videoId}/errors/?per_page=20`),
-      api("GET", `/api/v1/videos/${videoId}/jobs/?per_page=100`),
+      requestJson("GET", `/api/v1/videos/${videoId}/`),
+      requestJson("GET", `/api/v1/videos/${videoId}/errors/?per_page=20`),
+      requestJson("GET", `/api/v1/videos/${videoId}/jobs/?per_page=100`),
     ]).then(([detail, errors, jobs]) => {
       if (jobs.ok) renderValidation(jobs.payload.results || []);
       if (detail.ok) {
@@ -449,25 +421,22 @@
       const url = action === "run" ? `/api/v1/videos/${videoId}/jobs/` : `/api/v1/videos/${videoId}/${action}/`;
       if (action === "cancel" && !window.confirm("Cancel the processing of this video?")) return;
       button.disabled = true;
-      actionMessage.className = "message";
-      actionMessage.textContent = "Working…";
-      api("POST", url, {}).then(({ ok, status, payload }) => {
+      showMessage(actionMessage, "Working…");
+      requestJson("POST", url, {}).then(({ ok, status, payload }) => {
         if (ok) {
-          actionMessage.textContent = {
+          showMessage(actionMessage, {
             retry: "Retry queued.", cancel: "Cancelled.", archive: "Archived.", run: "Another run queued.",
-          }[action];
+          }[action]);
         } else {
-          actionMessage.className = "message error";
           const error = payload.error || {};
           const allowed = error.details && error.details.allowed_actions;
-          actionMessage.textContent =
-            (error.message || `The ${action} failed (HTTP ${status}).`) +
+          const text = (error.message || `The ${action} failed (HTTP ${status}).`) +
             (status === 409 && allowed ? ` Allowed now: ${allowed.length ? allowed.join(", ") : "nothing"}.` : "");
+          showMessage(actionMessage, text, true);
         }
         return refresh();
       }).catch(() => {
-        actionMessage.className = "message error";
-        actionMessage.textContent = "The server could not be reached; please try again.";
+        showMessage(actionMessage, "The server could not be reached; please try again.", true);
         button.disabled = false;
       });
     });
@@ -489,8 +458,7 @@
   let shownEvaluationKey = "";
 
   function say(text, isError) {
-    evaluationMessage.className = isError ? "message error" : "message";
-    evaluationMessage.textContent = text;
+    showMessage(evaluationMessage, text, isError);
   }
 
   // The API's messages name the place at fault themselves (line, entry, field).
@@ -556,7 +524,7 @@
       return Promise.resolve();
     }
     // The list answers 200 (empty before the first evaluation): the page never provokes a 404.
-    return api("GET", `/api/v1/videos/${videoId}/evaluations/?per_page=100`).then(({ ok, payload }) => {
+    return requestJson("GET", `/api/v1/videos/${videoId}/evaluations/?per_page=100`).then(({ ok, payload }) => {
       if (!ok || runSelect.value !== runId) return;
       const latest = (payload.results || []).find((evaluation) => evaluation.job_id === runId) || null;
       showEvaluation(latest);
@@ -568,7 +536,7 @@
     if (evaluationPoll) clearTimeout(evaluationPoll);
     evaluationPoll = setTimeout(() => {
       evaluationPoll = null;
-      api("GET", `/api/v1/jobs/${runId}/evaluation/`).then(({ ok, payload }) => {
+      requestJson("GET", `/api/v1/jobs/${runId}/evaluation/`).then(({ ok, payload }) => {
         if (runSelect.value !== runId) return;
         if (!ok) { pollEvaluation(runId); return; }
         showEvaluation(payload);
@@ -705,7 +673,7 @@
     if (!runId) return;
     evaluateButton.disabled = true;
     say("Queuing the evaluation…");
-    api("POST", `/api/v1/jobs/${runId}/evaluation/`).then(({ ok, status, payload }) => {
+    requestJson("POST", `/api/v1/jobs/${runId}/evaluation/`).then(({ ok, status, payload }) => {
       evaluateButton.disabled = false;
       if (!ok) {
         say(errorText(payload, `The evaluation could not be queued (HTTP ${status}).`), true);
@@ -742,8 +710,7 @@
       method: "POST", credentials: "same-origin", body: form,
       headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
     }).then((response) => response.text().then((text) => {
-      let payload = {};
-      try { payload = text ? JSON.parse(text) : {}; } catch (_) { payload = {}; }
+      const payload = parseJson(text);
       submit.disabled = false;
       if (!response.ok) {
         say(errorText(payload, `The import failed (HTTP ${response.status}).`), true);
@@ -761,9 +728,6 @@
   });
 
   // ---- Live updates over /ws/videos/<id>/ -------------------------------------------------------
-  let lastSeq = Number(root.dataset.lastSeq) || 0;
-  let socket = null;
-  let resumeInFlight = false;
   let refreshTimer = null;
 
   function scheduleRefresh() {
@@ -771,24 +735,8 @@
     refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 150);
   }
 
-  function send(message) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
-  }
-
+  // An event live.js has put in sequence: the figures show where the video is now.
   function applyEvent(event) {
-    if (event.video_id !== videoId || typeof event.seq !== "number") return;
-    if (event.seq <= lastSeq) return; // a duplicate
-    const from = event.coalesced_from_seq;
-    const next = event.event_type === "snapshot" || event.seq === lastSeq + 1 ||
-      (typeof from === "number" && from <= lastSeq + 1);
-    if (!next) {
-      if (!resumeInFlight) {
-        resumeInFlight = true;
-        send({ type: "resume", last_seq: lastSeq });
-      }
-      return;
-    }
-    lastSeq = event.seq;
     const data = event.data || {};
     setState(event.state);
     if (data.progress_percentage !== undefined) setProgress(data.progress_percentage);
@@ -805,45 +753,6 @@
     if (event.event_type === "processing_completed") loadDetections();
   }
 
-  function handleMessage(message) {
-    if (message.type === "resumed" || message.type === "error") {
-      resumeInFlight = false;
-      return;
-    }
-    if (message.type === "pong" || message.event_type === "subscribed") return;
-    applyEvent(message);
-  }
-
-  const POLL_MS = 5000;
-  let pollTimer = null;
-  setInterval(() => send({ type: "ping", last_seq: lastSeq }), 20000);
-
-  let retryDelay = 500;
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/videos/${videoId}/?last_seq=${lastSeq}`);
-    socket.onopen = () => {
-      retryDelay = 500;
-      if (pollTimer !== null) clearInterval(pollTimer);
-      pollTimer = null;
-      resumeInFlight = false;
-      liveBadge.className = "live on";
-      liveBadge.textContent = "live";
-    };
-    socket.onmessage = (message) => {
-      try { handleMessage(JSON.parse(message.data)); } catch (_) { /* not JSON: ignore */ }
-    };
-    socket.onclose = (closeEvent) => {
-      socket = null;
-      liveBadge.className = "live off";
-      liveBadge.textContent = "offline: polling";
-      if (closeEvent.code >= 4400 && closeEvent.code < 4500) return; // refused: reconnecting will not help
-      if (pollTimer === null) pollTimer = setInterval(refresh, POLL_MS);
-      setTimeout(connect, retryDelay * (0.5 + Math.random()));
-      retryDelay = Math.min(retryDelay * 2, 15000);
-    };
-  }
-
   // Keyboard: space plays/pauses, arrows step a frame, when the player area has focus.
   document.getElementById("player").addEventListener("keydown", (event) => {
     if (event.target !== video) return;
@@ -856,5 +765,5 @@
 
   refresh();
   loadDetections();
-  connect();
+  followVideo(videoId, Number(root.dataset.lastSeq) || 0, { badge: liveBadge, onEvent: applyEvent, poll: refresh });
 })();

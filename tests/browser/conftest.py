@@ -130,6 +130,25 @@ def wait_for_state(video_id, states: set[str], timeout: float = 300):
     raise AssertionError(f"video {video_id} is {video.workflow_state}, not in {states}, after {timeout}s")
 
 
+def running_video(owner, tmp_path):
+    """A video stopped part of the way through processing: no worker takes it, as it is never queued."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.videofiles import write_test_video
+    from videos.services.creation import video_create
+    from videos.services.transitions import video_transition
+
+    clip = write_test_video(tmp_path / "pier.mp4", seconds=2, fps=10)
+    upload = SimpleUploadedFile("pier.mp4", clip.read_bytes(), content_type="video/mp4")
+    video = video_create(owner=owner, uploaded_file=upload, title="Pier", enqueue=False)
+    video_transition(video_id=video.pk, transition_name="start_validation")
+    return video_transition(
+        video_id=video.pk,
+        transition_name="start_processing",
+        field_updates={"progress_percentage": 37.2, "current_stage": "inference"},
+    )
+
+
 @pytest.fixture
 def processed_video(live_worker_process, tmp_path):
     """A user's video uploaded through the service and processed by the live worker to completed."""

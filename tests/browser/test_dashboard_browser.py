@@ -12,18 +12,18 @@ from videos.models import Video
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
-# Records every width the progress bars take, so a test can tell they moved without timing anything.
+# Records every value the progress bars take, so a test can tell they moved without timing anything.
 RECORD_PROGRESS = """
-window.__widths = [];
+window.__progress = [];
 new MutationObserver((records) => {
   for (const record of records) {
     const el = record.target;
-    if (el.classList && el.classList.contains("bar")) {
+    if (el.tagName === "PROGRESS") {
       const row = el.closest("tr[data-video-id]");
-      window.__widths.push({where: row ? "row" : "upload", width: parseFloat(el.style.width) || 0});
+      window.__progress.push({where: row ? "row" : "upload", value: Number(el.getAttribute("value")) || 0});
     }
   }
-}).observe(document, {subtree: true, attributes: true, attributeFilter: ["style"]});
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["value"]});
 """
 
 
@@ -67,11 +67,11 @@ def test_upload_through_the_page_and_follow_it_to_completed(page, console_proble
     expect(page.locator('#stats [data-stat="avg_processing_time_seconds"]')).to_contain_text(" s")
     screenshot(page, "dashboard_completed")
 
-    widths = page.evaluate("window.__widths")
-    upload = [w["width"] for w in widths if w["where"] == "upload"]
-    processing = [w["width"] for w in widths if w["where"] == "row"]
+    values = page.evaluate("window.__progress")
+    upload = [v["value"] for v in values if v["where"] == "upload"]
+    processing = [v["value"] for v in values if v["where"] == "row"]
     assert upload and max(upload) == 100, upload
-    assert any(0 < width < 100 for width in processing), f"no intermediate progress seen: {processing}"
+    assert any(0 < value < 100 for value in processing), f"no intermediate progress seen: {processing}"
     assert processing == sorted(processing), processing
     assert page.evaluate("window.__sameDocument === true"), "the page reloaded"
     console_problems.assert_none()
