@@ -1,11 +1,12 @@
 """Response headers Django does not set itself: Content-Security-Policy and Permissions-Policy.
 
 Django 5.2 has no built-in CSP, so this middleware renders settings.CONTENT_SECURITY_POLICY (a dict of
-directive -> sources) onto every response that does not carry a policy of its own. Two sources are added
+directive -> sources) onto every response that does not carry a policy of its own. One source is added
 per request, because it depends on the request: `connect-src` gets this host's websocket origin
 (ws:// or wss://). CSP Level 3 lets 'self' cover it, but older Safari releases do not, and the
-dashboard's live events would silently stop there. No page runs inline scripts, the Swagger UI included
-(its start-up script is served from a URL of its own by SpectacularSwaggerSplitView).
+dashboard's live events would silently stop there. No page needs an exception: none runs inline scripts or
+applies inline styles, the Swagger UI included (SpectacularSwaggerSplitView serves its start-up script from
+a URL of its own, and templates/drf_spectacular/swagger_ui.html moves its <style> block to a static file).
 """
 
 from django.conf import settings

@@ -130,6 +130,7 @@ def test_responses_carry_the_security_headers(production):
     assert "camera=()" in response["Permissions-Policy"]
     policy = directives(response["Content-Security-Policy"])
     assert policy["script-src"] == ["'self'"]
+    assert policy["style-src"] == ["'self'"]
     assert policy["object-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
     assert "wss://testserver" in policy["connect-src"]
 
@@ -141,10 +142,11 @@ def test_api_responses_carry_them_too(production):
     assert "Content-Security-Policy" in response and "Strict-Transport-Security" in response
 
 
-def test_no_page_may_run_inline_scripts_the_swagger_ui_included(production):
-    for path in ("/api/docs/", "/accounts/login/"):
+def test_no_page_may_run_inline_scripts_or_styles_the_swagger_ui_included(production):
+    for path in ("/api/docs/", "/accounts/login/", "/admin/login/"):
         policy = directives(Client().get(path, secure=True)["Content-Security-Policy"])
         assert "'unsafe-inline'" not in policy["script-src"], path
+        assert "'unsafe-inline'" not in policy["style-src"], path
 
 
 def test_plain_http_is_redirected_to_https_except_the_probes(production):
@@ -188,6 +190,8 @@ def directives(policy: str) -> dict[str, list[str]]:
 TEMPLATES = ROOT / "templates"
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 EVENT_HANDLER_ATTRIBUTE = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
+STYLE_ELEMENT = re.compile(r"<style\b", re.IGNORECASE)
+STYLE_ATTRIBUTE = re.compile(r"<[^>]+\sstyle\s*=", re.IGNORECASE)
 
 
 @pytest.mark.parametrize("template", sorted(TEMPLATES.rglob("*.html")), ids=lambda path: path.name)
@@ -198,8 +202,23 @@ def test_templates_have_no_inline_scripts(template):
     assert not EVENT_HANDLER_ATTRIBUTE.search(text), "bind the handler in static/js"
 
 
+@pytest.mark.parametrize("template", sorted(TEMPLATES.rglob("*.html")), ids=lambda path: path.name)
+def test_templates_have_no_inline_styles(template):
+    """style-src without 'unsafe-inline' blocks <style> elements and style attributes: rules go in static/css."""
+    text = template.read_text()
+    assert not STYLE_ELEMENT.search(text), "move the rules to static/css"
+    assert not STYLE_ATTRIBUTE.search(text), "use a class from static/css (or set element.style from static/js)"
+
+
 def test_scripts_do_not_evaluate_strings():
     """script-src without 'unsafe-eval': eval, new Function and string timers would be blocked."""
     for script in (ROOT / "static" / "js").glob("*.js"):
         text = script.read_text()
         assert not re.search(r"\beval\(|new Function\(|set(?:Timeout|Interval)\(\s*[\"'`]", text), script.name
+
+
+def test_scripts_write_no_inline_styles_into_markup():
+    """Markup a script writes (innerHTML) is held to style-src too; element.style is not, so scripts use that."""
+    for script in (ROOT / "static" / "js").glob("*.js"):
+        text = script.read_text()
+        assert not STYLE_ELEMENT.search(text) and not STYLE_ATTRIBUTE.search(text), script.name
