@@ -1,4 +1,4 @@
-"""Playwright driving Debian's chromium against the real Daphne server and Celery worker.
+"""Playwright driving Debian's chromium against the real web front and Celery worker.
 
 The browser is launched from /usr/bin/chromium (Playwright cannot download its own here). Every page
 fixture collects console errors and uncaught exceptions; tests assert there are none. Screenshots go
@@ -34,7 +34,8 @@ PASSWORD = "correct-horse-battery"  # tests.factories.UserFactory's
 @pytest.fixture(scope="session")
 def browser() -> Browser:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+        # A failure, not a skip: a suite that passes without its browser tests has not tested the pages.
+        pytest.fail(f"no chromium at {CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
