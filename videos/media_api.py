@@ -7,6 +7,7 @@ import logging
 import math
 import uuid
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
@@ -16,7 +17,7 @@ from rest_framework.views import APIView
 from mediaplatform.api.errors import ApiError
 from videos.models import Video
 from videos.models_access import AnalysisMediaType
-from videos.selectors import analysis_history_page, analysis_result, video_visibility
+from videos.selectors import analysis_history_page, analysis_result, api_datetime, video_visibility
 from videos.services.deletion import VideoAlreadyDeleted, video_soft_delete
 from videos.services.media_analysis import (
     STATUS_FOR_STATE,
@@ -28,7 +29,6 @@ from videos.services.media_analysis import (
 
 logger = logging.getLogger(__name__)
 
-_DATETIME = serializers.DateTimeField()
 STATUS_VALUES = [
     ("pending", "pending"),
     ("processing", "processing"),
@@ -260,7 +260,7 @@ class AnalysisHistoryView(APIView):
             offset=(page - 1) * per_page,
             limit=per_page,
         )
-        when = _DATETIME.to_representation
+        zone = timezone.get_current_timezone()
         data = []
         for row in rows:
             status = "deleted" if row["deleted_at"] is not None else STATUS_FOR_STATE[row["workflow_state"]]
@@ -270,8 +270,8 @@ class AnalysisHistoryView(APIView):
                     "status": status,
                     "media_type": "video",
                     "prompt": row["prompt"] or "",
-                    "created_at": when(row["created_at"]),
-                    "completed_at": when(row["completed_at"])
+                    "created_at": api_datetime(row["created_at"], zone),
+                    "completed_at": api_datetime(row["completed_at"], zone)
                     if row["completed_at"] and STATUS_FOR_STATE[row["workflow_state"]] == "completed"
                     else None,
                 }

@@ -142,7 +142,7 @@ FROM videos_video v
 WHERE v.id = %s AND v.deleted_at IS NULL"""
 
 
-def _api_datetime(value: datetime | str | None, zone: tzinfo) -> str | None:
+def api_datetime(value: datetime | str | None, zone: tzinfo) -> str | None:
     """A timestamp as DRF's DateTimeField renders it: ISO 8601 in the current time zone, "Z" for UTC."""
     if not value:
         return None
@@ -157,7 +157,7 @@ def _job_summary(job: dict, zone: tzinfo) -> dict:
     for name, _expression in JOB_SUMMARY_COLUMNS:
         summary[name] = job.get(name)
     for name in _JOB_DATETIMES:
-        summary[name] = _api_datetime(job[name], zone)
+        summary[name] = api_datetime(job[name], zone)
     stages = []
     for row in job["stages"]:
         started = datetime.fromisoformat(row["started_at"]) if row["started_at"] else None
@@ -167,8 +167,8 @@ def _job_summary(job: dict, zone: tzinfo) -> dict:
                 "stage": row["stage"],
                 "status": row["status"],
                 "progress_percentage": row["progress_percentage"],
-                "started_at": _api_datetime(started, zone),
-                "finished_at": _api_datetime(finished, zone),
+                "started_at": api_datetime(started, zone),
+                "finished_at": api_datetime(finished, zone),
                 "duration_seconds": (finished - started).total_seconds() if started and finished else None,
                 "detail": row["detail"],
             }
@@ -196,7 +196,7 @@ def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
     body = dict(zip(names, row, strict=False))
     body["id"] = str(body["id"])
     for name in _VIDEO_DETAIL_DATETIMES:
-        body[name] = _api_datetime(body[name], zone)
+        body[name] = api_datetime(body[name], zone)
     latest_job, timeline, latest_errors = row[len(names) :]
     body["latest_job"] = _job_summary(latest_job, zone) if latest_job else None
     body["timeline"] = [
@@ -205,7 +205,7 @@ def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
             "to_state": change["to_state"],
             "transition": change["transition"],
             "reason": change["reason"],
-            "created_at": _api_datetime(change["created_at"], zone),
+            "created_at": api_datetime(change["created_at"], zone),
         }
         for change in timeline
     ]
@@ -218,7 +218,7 @@ def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
             "error_code": error["error_code"],
             "message": error["message"],
             "severity": error["severity"],
-            "created_at": _api_datetime(error["created_at"], zone),
+            "created_at": api_datetime(error["created_at"], zone),
         }
         for error in latest_errors
     ]
@@ -316,6 +316,7 @@ HISTORY_SORT_COLUMNS = {
     "workflow_state": "v.workflow_state",
 }
 HISTORY_PAGE_COLUMNS = ("id", "workflow_state", "deleted_at", "created_at", "prompt", "completed_at")
+_LARGEST_OFFSET = 2**63 - 1
 
 
 def analysis_history_statement(
@@ -375,7 +376,8 @@ LEFT JOIN (
 ) page ON true
 LEFT JOIN videos_mediaanalysisrequest request ON request.video_id = page.id
 ORDER BY page.sort_key {direction}, page.id {direction}"""
-    return sql, [*params, *params, limit, offset]
+    # A page far past any total still answers an empty page with the total: OFFSET is a bigint.
+    return sql, [*params, *params, limit, min(offset, _LARGEST_OFFSET)]
 
 
 def analysis_history_page(

@@ -111,6 +111,17 @@ def test_history_filters_sorts_and_paginates(api_client):
     assert oldest["data"][0]["status"] == "pending"
 
 
+@pytest.mark.parametrize("page", [4, 1_000_001, 16002361560751021009928192])
+def test_a_page_past_the_end_is_empty_and_still_tells_the_total(api_client, page):
+    VideoFactory(owner=api_client.user, workflow_state="completed")
+
+    response = api_client.get("/api/media/history", {"page": page, "per_page": 100})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["data"] == []
+    assert response.json()["pagination"]["total"] == 1
+
+
 @pytest.mark.parametrize(
     "params", [{"per_page": 101}, {"page": 0}, {"sort_by": "password"}, {"order": "up"}, {"date_from": "soon"}]
 )
