@@ -92,12 +92,13 @@ TEMPLATES = [
     },
 ]
 
-# PostgreSQL through psycopg 3 and its connection pool. Daphne and the Celery
-# worker each keep a small pool, so connections stay bounded per process.
+# PostgreSQL through psycopg 3 and its connection pool. Every web and worker process keeps a small pool, so
+# connections stay bounded per process.
 DATABASE_POOL = env_bool("DATABASE_POOL", True)
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
 # How long a request waits for a pooled connection before it answers 503 (the database is down or saturated).
 DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5)
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
@@ -106,11 +107,17 @@ DATABASES = {
         "PASSWORD": env_str("DATABASE_PASSWORD", ""),
         "HOST": env_str("DATABASE_HOST", "127.0.0.1"),
         "PORT": env_str("DATABASE_PORT", "5432"),
-        "OPTIONS": (
-            {"pool": {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": DATABASE_POOL_TIMEOUT_SECONDS}}
-            if DATABASE_POOL
-            else {}
-        ),
+        "OPTIONS": {
+            # A statement a pooled connection has run five times is prepared, so PostgreSQL stops planning it
+            # and psycopg stops quoting its parameters into the SQL: the API's reads spent more time planning
+            # than executing (bench/api.py). Off (0) behind a transaction-pooling PgBouncer.
+            **({"server_side_binding": True, "prepare_threshold": 5} if DATABASE_PREPARED_STATEMENTS else {}),
+            **(
+                {"pool": {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": DATABASE_POOL_TIMEOUT_SECONDS}}
+                if DATABASE_POOL
+                else {}
+            ),
+        },
         "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_mediaplatform")},
     }
 }
