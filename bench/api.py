@@ -1,7 +1,7 @@
 """REST API under load: video detail and filtered history pages against a bare Django JSON view.
 
     python bench/api.py [--videos 100000] [--clients 100] [--seconds 10] [--workers 2]
-                        [--detail-rate 300] [--history-rate 150]
+                        [--detail-rate 300] [--history-rate 150] [--server front|daphne]
 
 A throwaway database gets 100,000 videos (COPY) spread over 100 users (one per client, each with an API key);
 1,000 of them have a run with its stage timeline, state history and errors, which the detail pages read. The
@@ -16,10 +16,11 @@ Three views are compared, all served the same way:
 1. In process (Django's test client, same settings, DEBUG off, no server): queries and CPU milliseconds per
    request, the per-request cost of each view without any server or queueing around it.
 2. The EXPLAIN ANALYZE of the history page query as the view runs it (index use).
-3. Served: the production ASGI application (mediaplatform.asgi: every middleware, API-key auth, role checks,
-   Redis rate limiting) in `--workers` Daphne processes accepting on one shared socket on 127.0.0.1, driven by
-   a raw asyncio HTTP/1.1 keep-alive load generator in this process with `--clients` connections, each its
-   own user:
+3. Served as `make run` serves it (`--server front`: nginx on 127.0.0.1, gunicorn with `--workers`
+   processes for HTTP through mediaplatform.wsgi, every middleware, API-key auth, role checks, Redis rate
+   limiting; `--server daphne`: the same application through Django's ASGI handler in `--workers` Daphne
+   processes on one shared socket, the platform's server before the front), driven by a raw asyncio HTTP/1.1
+   keep-alive load generator in this process with `--clients` connections, each its own user:
    - closed loop: each client sends its next request when the last is answered: the maximum requests/s;
      its latency is mostly queueing (100 clients / throughput, Little's law).
    - open loop: the same connections send at a fixed aggregate rate (detail and bare at --detail-rate,
@@ -400,7 +401,6 @@ def start_servers(
             "BENCH_API_SERVER": "1",
             "DJANGO_SETTINGS_MODULE": "mediaplatform.settings",
             "DATABASE_NAME": database,
-            "DATABASE_POOL_MAX_SIZE": "4",
             "DJANGO_DEBUG": "0",
             "LOG_LEVEL": "WARNING",
             "API_RATE_LIMIT_KEY": "100000000/min",
@@ -408,6 +408,8 @@ def start_servers(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if server == "daphne":
+        env.setdefault("DATABASE_POOL_MAX_SIZE", "4")  # per Daphne process, as its admission control is sized
     log = Path(tempfile.mkstemp(prefix=f"bench-api-{server}-", suffix=".log")[1])
     root = Path(__file__).resolve().parent.parent
     processes = [
@@ -620,6 +622,23 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far (/proc/stat: user nice system idle iowait irq softirq steal), or []."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_percentage(before: list[int], after: list[int]) -> float:
+    """Of the CPU time that passed, the share the hypervisor gave to other machines: noise this run cannot see."""
+    if len(before) < 8 or len(after) < 8:
+        return float("nan")
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return 100 * spent[7] / sum(spent) if sum(spent) else float("nan")
+
+
 def _stop_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)  # unwinds like Ctrl-C: servers stopped, database dropped
 
@@ -645,6 +664,7 @@ def main() -> None:
     os.environ["API_RATE_LIMIT_KEY"] = "100000000/min"
     os.environ["CACHE_KEY_PREFIX"] = f"bench-api-{os.getpid()}"
     django_setup()
+    from django.conf import settings
     from django.db import connection
 
     load_before = load_average()
@@ -670,6 +690,7 @@ def main() -> None:
         connection.close()
 
         processes, port, listener, log = start_servers(server=args.server, workers=args.workers, database=database)
+        ticks_before = cpu_ticks()
         try:
             wait_ready(port, data["keys"][0])
             paths = scenario_paths(data)
@@ -696,11 +717,12 @@ def main() -> None:
                     f"late sends {r['late_sends']}  statuses {r['statuses']}"
                 )
         finally:
+            steal = steal_percentage(ticks_before, cpu_ticks())
             stop_servers(processes)
             listener.close()
         print(f"server log: {log}")
     load_after = load_average()
-    print(f"load average after: {load_after:.2f}")
+    print(f"load average after: {load_after:.2f}; CPU steal while served: {steal:.1f} %")
 
     def ratio(a: float, b: float) -> float:
         return a / b if b else 0.0
@@ -713,8 +735,11 @@ def main() -> None:
         "videos": data["count"],
         "clients": args.clients,
         "workers": args.workers,
+        "server": args.server,
+        "prepared_statements": int(settings.DATABASE_PREPARED_STATEMENTS),
         "load_before": load_before,
         "load_after": load_after,
+        "steal_pct": steal,
         "bare_cpu_ms": costs["bare"]["cpu_ms"],
         "detail_cpu_ms": costs["detail"]["cpu_ms"],
         "history_cpu_ms": costs["history"]["cpu_ms"],
