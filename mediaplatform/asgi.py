@@ -19,3 +19,7 @@ application = ProtocolTypeRouter(
         "websocket": browser_origin_validator(SessionOrTokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
+
+from mediaplatform.heap import load_urls_and_freeze_heap  # noqa: E402
+
+load_urls_and_freeze_heap()
