@@ -10,6 +10,12 @@ the client connections, so a slow upload or download never occupies a Django thr
 on unix sockets in a private run directory that only nginx uses, which is why gunicorn may take the client's
 address from nginx's X-Real-IP header (mediaplatform.wsgi).
 
+Why one gunicorn per worker process, each on its own socket: the worker processes of one gunicorn share its
+listening socket, and whichever is awake accepts; nginx keeps its upstream connections open, so one worker
+ended up holding most of them and did 70-100 % of the work (one GIL, its threads queueing behind each other)
+while the other idled. With a socket per worker, nginx balances requests itself (least_conn), and a worker that
+is restarting is skipped: nginx tries the next socket.
+
 nginx is ready last: once the public port accepts, the platform answers. If any of the three exits, the others
 are stopped and this exits with its status; SIGTERM or SIGINT stops all three; and each child is told by the
 kernel to stop if this supervisor dies (even by SIGKILL), so none outlives it.
@@ -42,12 +48,19 @@ def nginx_binary() -> str:
     return found
 
 
-def render_nginx_config(*, run_dir: Path, listen: str, max_body_bytes: int, access_log: str | None) -> str:
+def http_socket_paths(run_dir: Path, workers: int) -> list[Path]:
+    return [run_dir / f"http-{number}.sock" for number in range(workers)]
+
+
+def render_nginx_config(
+    *, run_dir: Path, listen: str, max_body_bytes: int, access_log: str | None, http_sockets: list[Path]
+) -> str:
     # Run as root, nginx's workers would become `nobody`, who may not connect to our sockets; stay this user.
     user_directive = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
     values = {
         "USER_DIRECTIVE": user_directive,
         "RUN_DIR": str(run_dir),
+        "HTTP_SERVERS": "\n        ".join(f"server unix:{path} fail_timeout=0;" for path in http_sockets),
         "LISTEN": listen,
         "MAX_BODY_BYTES": str(max_body_bytes),
         "ACCESS_LOG": f"{access_log} combined buffer=64k flush=2s" if access_log else "off",
@@ -103,11 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     max_body_bytes = settings.VIDEO_MAX_UPLOAD_BYTES + BODY_SLACK_BYTES
     # Short: a unix socket path must fit in 108 bytes.
     run_dir = Path(tempfile.mkdtemp(prefix="mp-web-"))
-    http_socket, websocket_socket = run_dir / "http.sock", run_dir / "websockets.sock"
+    http_sockets, websocket_socket = http_socket_paths(run_dir, options.workers), run_dir / "websockets.sock"
     listen = f"[{options.bind}]:{options.port}" if ":" in options.bind else f"{options.bind}:{options.port}"
     (run_dir / "nginx.conf").write_text(
         render_nginx_config(
-            run_dir=run_dir, listen=listen, max_body_bytes=max_body_bytes, access_log=options.access_log
+            run_dir=run_dir,
+            listen=listen,
+            max_body_bytes=max_body_bytes,
+            access_log=options.access_log,
+            http_sockets=http_sockets,
         )
     )
 
@@ -134,34 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        processes["gunicorn"] = _start(
-            [
-                python, "-m", "gunicorn",
-                "--bind", f"unix:{http_socket}",
-                "--workers", str(options.workers),
-                "--worker-class", "gthread",
-                "--threads", str(options.threads),
-                # Longer than nginx keeps an idle upstream connection (60 s), so gunicorn never closes one
-                # nginx is about to reuse.
-                "--keep-alive", "75",
-                "--graceful-timeout", "15",
-                "--no-control-socket",
-                "--error-logfile", "-",
-                options.wsgi_application,
-            ],
-            {**env, "WSGI_CLIENT_ADDRESS_HEADER": CLIENT_ADDRESS_HEADER},
-        )  # fmt: skip
+        for number, http_socket in enumerate(http_sockets):
+            processes[f"gunicorn-{number}"] = _start_gunicorn(python, http_socket, options, env)
         processes["daphne"] = _start(
             [python, "-m", "daphne", "-u", str(websocket_socket), "--proxy-headers", options.asgi_application],
             env,
         )
-        _wait_for_unix_socket(http_socket, processes["gunicorn"], "gunicorn")
+        for number, http_socket in enumerate(http_sockets):
+            _wait_for_unix_socket(http_socket, processes[f"gunicorn-{number}"], f"gunicorn {number}")
         _wait_for_unix_socket(websocket_socket, processes["daphne"], "daphne")
         processes["nginx"] = _start(
             [nginx_binary(), "-e", "stderr", "-p", str(run_dir), "-c", str(run_dir / "nginx.conf")], env
         )
         print(
-            f"mediaplatform web: http://{listen}/ (nginx -> gunicorn {options.workers}x{options.threads} threads, "
+            f"mediaplatform web: http://{listen}/ (nginx -> {options.workers} gunicorn x {options.threads} threads, "
             f"daphne for /ws/)",
             flush=True,
         )
@@ -173,6 +176,27 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
     finally:
         stop_all()
+
+
+def _start_gunicorn(python: str, http_socket: Path, options: argparse.Namespace, env: dict) -> subprocess.Popen:
+    """One gunicorn with one gthread worker process on its own socket (see the module's docstring)."""
+    return _start(
+        [
+            python, "-m", "gunicorn",
+            "--bind", f"unix:{http_socket}",
+            "--workers", "1",
+            "--worker-class", "gthread",
+            "--threads", str(options.threads),
+            # Longer than nginx keeps an idle upstream connection (60 s), so gunicorn never closes one
+            # nginx is about to reuse.
+            "--keep-alive", "75",
+            "--graceful-timeout", "15",
+            "--no-control-socket",
+            "--error-logfile", "-",
+            options.wsgi_application,
+        ],
+        {**env, "WSGI_CLIENT_ADDRESS_HEADER": CLIENT_ADDRESS_HEADER},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

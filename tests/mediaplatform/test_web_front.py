@@ -102,7 +102,13 @@ def nginx_alone(tmp_path):
     run_dir = Path(tmp_path)
     port = live.free_port()
     (run_dir / "nginx.conf").write_text(
-        serve.render_nginx_config(run_dir=run_dir, listen=f"127.0.0.1:{port}", max_body_bytes=1024**2, access_log=None)
+        serve.render_nginx_config(
+            run_dir=run_dir,
+            listen=f"127.0.0.1:{port}",
+            max_body_bytes=1024**2,
+            access_log=None,
+            http_sockets=serve.http_socket_paths(run_dir, 2),
+        )
     )
     process = subprocess.Popen(
         [serve.nginx_binary(), "-e", "stderr", "-p", str(run_dir), "-c", str(run_dir / "nginx.conf")],
@@ -141,7 +147,9 @@ def test_a_body_far_over_the_limit_gets_a_json_413_before_django(nginx_alone):
 
 
 def test_nginx_run_by_root_stays_the_user_that_owns_the_sockets(tmp_path):
-    config = serve.render_nginx_config(run_dir=tmp_path, listen="127.0.0.1:1", max_body_bytes=1, access_log=None)
+    config = serve.render_nginx_config(
+        run_dir=tmp_path, listen="127.0.0.1:1", max_body_bytes=1, access_log=None, http_sockets=[tmp_path / "h.sock"]
+    )
 
     assert "@@" not in config
     assert any(line.startswith("user ") for line in config.splitlines()) == (os.geteuid() == 0)
