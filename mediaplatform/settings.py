@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
 CACHE_REDIS_DB = env_int("CACHE_REDIS_DB", 2)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "mediaplatform.cache.SharedPoolRedisCache",  # one connection pool per process
         "LOCATION": f"{REDIS_URL}/{CACHE_REDIS_DB}",
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mp"),
     }

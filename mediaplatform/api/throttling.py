@@ -8,7 +8,6 @@ read at request time; going over answers 429 with Retry-After (seconds to the wi
 
 import logging
 import time
-import weakref
 
 from django.conf import settings
 from django.core.cache import caches
@@ -66,9 +65,9 @@ return count
 """
 
 # One redis.Redis (and its registered script) per connection pool: Django's RedisCacheClient.get_client()
-# builds a new client, with its table of ~170 response callbacks, on every call. Weak keys: a pool that Django
-# drops (a cache object per thread, say) takes its script with it.
-_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# builds a new client, with its table of ~170 response callbacks, on every call. The cache's pools are one per
+# Redis server and process (mediaplatform.cache), so this holds one entry per server.
+_scripts: dict = {}
 
 
 def _count_script(redis_cache):
