@@ -13,11 +13,10 @@ import gc
 from django.urls import get_resolver
 
 
-def load_urls_and_freeze_heap() -> int:
-    """Import every view now rather than at the first request, then freeze; the number of frozen objects."""
+def load_urls_and_freeze_heap() -> None:
+    """Import every view now rather than at the first request, then freeze what the process holds."""
     resolver = get_resolver()
     resolver.url_patterns  # noqa: B018 - imports the URLconf and, through it, every view module
     resolver.reverse_dict  # noqa: B018 - built once per process on the first reverse(); build it before freezing
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
