@@ -20,6 +20,7 @@ class EventType(models.TextChoices):
     PROCESSING_PROGRESS = "processing_progress", "Processing progress"
     PROCESSING_COMPLETED = "processing_completed", "Processing completed"
     PROCESSING_FAILED = "processing_failed", "Processing failed"
+    PROCESSING_CANCELLED = "processing_cancelled", "Processing cancelled"
     GROUND_TRUTH_GENERATED = "ground_truth_generated", "Ground truth generated"
     ERROR_OCCURRED = "error_occurred", "Error occurred"
     STATE_CHANGED = "state_changed", "State changed"

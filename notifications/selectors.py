@@ -14,6 +14,7 @@ SNAPSHOT_FIELDS = [
     "title",
     "original_filename",
     "workflow_state",
+    "cancelled_at",
     "current_stage",
     "progress_percentage",
     "last_error_message",

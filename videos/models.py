@@ -89,6 +89,9 @@ class Video(ConcurrentTransitionMixin, models.Model):
     current_stage = models.CharField(max_length=30, blank=True)
     progress_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     last_error_message = models.TextField(blank=True)
+    cancelled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a person stopped the processing; a failed video with it was cancelled"
+    )
     needs_review = models.BooleanField(default=False, help_text="A failure that needs a person to look at it")
     last_event_seq = models.PositiveBigIntegerField(
         default=0, help_text="Sequence number of the latest event emitted for this video"
@@ -167,11 +170,7 @@ class Video(ConcurrentTransitionMixin, models.Model):
     def start_validation(self) -> None:
         pass
 
-    @transition(
-        field=workflow_state,
-        source=[WorkflowState.VALIDATING, WorkflowState.FAILED],
-        target=WorkflowState.PROCESSING,
-    )
+    @transition(field=workflow_state, source=WorkflowState.VALIDATING, target=WorkflowState.PROCESSING)
     def start_processing(self) -> None:
         pass
 

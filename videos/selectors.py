@@ -53,6 +53,7 @@ VIDEO_DETAIL_COLUMNS = (
     ("title", "v.title"),
     ("original_filename", "v.original_filename"),
     ("state", "v.workflow_state"),
+    ("cancelled_at", "v.cancelled_at"),
     ("current_stage", "v.current_stage"),
     ("progress_percentage", "v.progress_percentage::text"),
     ("objects_detected_count", "v.objects_detected_count"),
@@ -79,7 +80,7 @@ VIDEO_DETAIL_COLUMNS = (
     ("priority", "v.priority"),
     ("source_url", "v.source_url"),
 )
-_VIDEO_DETAIL_DATETIMES = ("created_at", "updated_at")
+_VIDEO_DETAIL_DATETIMES = ("cancelled_at", "created_at", "updated_at")
 
 JOB_SUMMARY_COLUMNS = (
     ("id", "j.id"),

@@ -13,6 +13,7 @@ from notifications.models import EventType, OutboxEvent, OutboxStatus
 # 1 is the most urgent. Terminal events must overtake any backlog of progress ticks.
 EVENT_PRIORITIES: dict[str, int] = {
     EventType.PROCESSING_FAILED: 1,
+    EventType.PROCESSING_CANCELLED: 1,
     EventType.ERROR_OCCURRED: 1,
     EventType.PROCESSING_COMPLETED: 2,
     EventType.GROUND_TRUTH_GENERATED: 2,

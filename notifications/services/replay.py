@@ -32,6 +32,7 @@ def video_snapshot_message(*, video: dict[str, Any]) -> dict[str, Any]:
             "stage": video["current_stage"],
             "progress_percentage": float(video["progress_percentage"]),
             "error_message": video["last_error_message"],
+            "error_code": "cancelled" if video["cancelled_at"] else None,
             "objects_detected": video["objects_detected_count"],
             "processing_speed": video["frames_per_second_processed"],
         },

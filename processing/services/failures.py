@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
+from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
 from notifications.services.events import event_emit
 from processing.detector import DetectorError, DetectorUnavailable
@@ -38,9 +39,11 @@ from processing.models import (
     StageStatus,
 )
 from processing.probe import VideoProbeError
+from processing.services.jobs import job_finish_cancelled
+from processing.services.locking import job_lock
 from processing.services.stages import stage_finish
 from videos.models import LIVE_STATES
-from videos.services.transitions import video_lock, video_transition
+from videos.services.transitions import video_transition
 
 logger = logging.getLogger(__name__)
 
@@ -154,78 +157,106 @@ class FailureOutcome:
     unrecorded: dict | None = None
 
 
-def job_handle_failure(*, job_id, stage: str, exc: BaseException) -> FailureOutcome:
-    """Record the failure; schedule a retry when the matrix allows one, otherwise fail job and video."""
+NOT_RECORDED = FailureOutcome(error=None, retry_in_seconds=None)
+
+
+def job_handle_failure(*, job_id, stage: str, exc: BaseException, runner_attempt: int | None = None) -> FailureOutcome:
+    """Record the failure; schedule a retry when the matrix allows one, otherwise fail job and video.
+
+    `runner_attempt` is the job's retry count when the failing runner took it. A run that was cancelled,
+    whose video was deleted, or that a later attempt took over meanwhile is not failed: it stops
+    quietly (the cancelled one as cancelled), and no error is recorded against it.
+    """
     failure = classify_failure(exc)
     rule = RECOVERY_MATRIX[failure.error_type]
-    with transaction.atomic():
-        job = ProcessingJob.objects.select_for_update().get(pk=job_id)
-        video = video_lock(video_id=job.video_id)
-        attempt = job.errors.filter(error_type=failure.error_type).count() + 1
-        retrying = attempt <= rule.max_retries and video.workflow_state in LIVE_STATES
-        error = ProcessingErrorLog.objects.create(
-            video_id=job.video_id,
-            job=job,
-            stage=stage,
-            error_type=failure.error_type,
-            error_code=failure.code,
-            message=failure.message,
-            stack_trace="".join(traceback.format_exception(exc))[-20000:],
-            system_state={
-                "workflow_state": video.workflow_state,
-                "next_frame_index": job.next_frame_index,
-                "processed_frames": job.processed_frames,
-                "total_frames": job.total_frames,
-                "batch_size": job.batch_size,
-                "node": job.processing_node_id,
-                "attempt": attempt,
-                "will_retry": retrying,
-            },
-            recovery_strategy=rule.strategy,
-            severity=rule.severity,
-            correlation_id=str(job.pk),
-        )
-        job.error_count += 1
-        job.last_error_message = failure.message
-        if retrying:
-            delay = float(rule.delay_seconds(attempt))
-            job.status = JobStatus.RETRYING
-            job.retry_count += 1
-            job.next_retry_at = timezone.now() + timezone.timedelta(seconds=delay)
-            if failure.error_type == ErrorType.RESOURCE_EXHAUSTION:
-                job.batch_size = max(1, (job.batch_size or settings.DETECTOR_BATCH_SIZE or 4) // 2)
-            job.save()
-            event_emit(
-                video=video,
-                event_type=EventType.ERROR_OCCURRED,
-                data={
-                    "stage": stage,
-                    "error_type": failure.error_type,
-                    "error_code": failure.code,
-                    "error_message": failure.message,
-                    "recovery_strategy": rule.strategy,
-                    "attempt": attempt,
-                    "max_retries": rule.max_retries,
-                    "retry_in_seconds": delay,
-                },
-            )
-            outcome = FailureOutcome(error=error, retry_in_seconds=delay)
-        else:
-            job.status = JobStatus.FAILED
-            job.finished_at = timezone.now()
-            job.save()
-            stage_finish(job_id=job.pk, stage=stage, status=StageStatus.FAILED, detail=failure.message)
-            _fail_video(video=video, stage=stage, failure=failure, rule=rule)
-            outcome = FailureOutcome(error=error, retry_in_seconds=None)
+    outcome = _job_handle_failure(
+        job_id=job_id, stage=stage, exc=exc, failure=failure, rule=rule, runner_attempt=runner_attempt
+    )
+    if outcome is NOT_RECORDED:
+        logger.info("job %s stopped at %s, no longer wanted: %s", job_id, stage, failure.message)
+        return outcome
     logger.warning(
         "job %s failed at %s (%s, attempt %s): %s; %s",
         job_id,
         stage,
         failure.error_type,
-        attempt,
+        outcome.error.system_state["attempt"],
         failure.message,
         f"retrying in {outcome.retry_in_seconds}s" if outcome.retry_in_seconds is not None else "final",
     )
+    return outcome
+
+
+@atomic_retrying_conflicts
+def _job_handle_failure(
+    *, job_id, stage: str, exc: BaseException, failure: Failure, rule: RecoveryRule, runner_attempt: int | None
+) -> FailureOutcome:
+    try:
+        locked = job_lock(job_id=job_id)
+    except ProcessingJob.DoesNotExist:
+        return NOT_RECORDED
+    job, video = locked.job(job_id), locked.video
+    if runner_attempt is not None and job.retry_count != runner_attempt:
+        return NOT_RECORDED
+    if video.deleted_at is not None or job.cancel_requested_at is not None or job.status == JobStatus.CANCELLED:
+        job_finish_cancelled(locked=locked, job=job)
+        return NOT_RECORDED
+    attempt = job.errors.filter(error_type=failure.error_type).count() + 1
+    retrying = attempt <= rule.max_retries and video.workflow_state in LIVE_STATES
+    error = ProcessingErrorLog.objects.create(
+        video_id=job.video_id,
+        job=job,
+        stage=stage,
+        error_type=failure.error_type,
+        error_code=failure.code,
+        message=failure.message,
+        stack_trace="".join(traceback.format_exception(exc))[-20000:],
+        system_state={
+            "workflow_state": video.workflow_state,
+            "next_frame_index": job.next_frame_index,
+            "processed_frames": job.processed_frames,
+            "total_frames": job.total_frames,
+            "batch_size": job.batch_size,
+            "node": job.processing_node_id,
+            "attempt": attempt,
+            "will_retry": retrying,
+        },
+        recovery_strategy=rule.strategy,
+        severity=rule.severity,
+        correlation_id=str(job.pk),
+    )
+    job.error_count += 1
+    job.last_error_message = failure.message
+    if retrying:
+        delay = float(rule.delay_seconds(attempt))
+        job.status = JobStatus.RETRYING
+        job.retry_count += 1
+        job.next_retry_at = timezone.now() + timezone.timedelta(seconds=delay)
+        if failure.error_type == ErrorType.RESOURCE_EXHAUSTION:
+            job.batch_size = max(1, (job.batch_size or settings.DETECTOR_BATCH_SIZE or 4) // 2)
+        job.save()
+        event_emit(
+            video=video,
+            event_type=EventType.ERROR_OCCURRED,
+            data={
+                "stage": stage,
+                "error_type": failure.error_type,
+                "error_code": failure.code,
+                "error_message": failure.message,
+                "recovery_strategy": rule.strategy,
+                "attempt": attempt,
+                "max_retries": rule.max_retries,
+                "retry_in_seconds": delay,
+            },
+        )
+        outcome = FailureOutcome(error=error, retry_in_seconds=delay)
+    else:
+        job.status = JobStatus.FAILED
+        job.finished_at = timezone.now()
+        job.save()
+        stage_finish(job_id=job.pk, stage=stage, status=StageStatus.FAILED, detail=failure.message)
+        _fail_video(video=video, stage=stage, failure=failure, rule=rule)
+        outcome = FailureOutcome(error=error, retry_in_seconds=None)
     return outcome
 
 

@@ -6,19 +6,25 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
+from notifications.services.events import event_emit
 from processing.models import DetectorModel, JobOrigin, JobStatus, ProcessingJob
+from processing.services.locking import LockedVideo, job_lock, video_and_jobs_lock
 from processing.services.registry import detector_config_for, detector_model_default
-from processing.services.stages import stages_initialise
+from processing.services.stages import stages_cancel, stages_initialise
 from videos.models import LIVE_STATES, Video, WorkflowState
 from videos.services.transitions import video_lock, video_transition
 
 logger = logging.getLogger(__name__)
 
 ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
+# The `state` of a refusal whose video was deleted meanwhile: the API answers 410 for it.
+DELETED = "deleted"
 
 
 class JobRefused(Exception):
@@ -113,16 +119,25 @@ def job_enqueue(*, job_id, countdown: float | None = None) -> None:
     logger.info("job %s queued as task %s", job_id, result.id)
 
 
-def _latest_job(video: Video) -> ProcessingJob | None:
+def _latest_job_id(video: Video):
     """The latest run of the detector; an imported reference is never retried or resumed."""
-    return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").first()
+    return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").values_list("pk", flat=True).first()
 
 
-@transaction.atomic
+def _refuse_if_deleted(video: Video) -> None:
+    if video.deleted_at is not None:
+        raise JobRefused("This video was deleted.", state=DELETED, allowed=[])
+
+
+@atomic_retrying_conflicts
 def job_cancel(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
-    """Stop the video's active runs within one batch; a live video fails with reason `cancelled`."""
-    video = video_lock(video_id=video_id)
-    active = list(ProcessingJob.objects.select_for_update().filter(video=video, status__in=ACTIVE_JOB_STATUSES))
+    """Stop the video's active runs: they end `cancelled` at once and keep the detections they stored.
+
+    A running worker notices at its next step and stops quietly. A live video fails with reason
+    `cancelled` and `cancelled_at` set, so it reads as cancelled rather than as a failure.
+    """
+    locked = video_and_jobs_lock(video_id=video_id, job_filter=Q(status__in=ACTIVE_JOB_STATUSES))
+    video, active = locked.video, locked.jobs
     if video.workflow_state not in LIVE_STATES and not active:
         raise JobRefused(
             f"A {video.workflow_state} video has nothing to cancel.",
@@ -131,41 +146,84 @@ def job_cancel(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
         )
     now = timezone.now()
     for job in active:
-        job.cancel_requested_at = now
-        # A queued job is stopped here; a running one stops at its next batch.
-        if job.status != JobStatus.RUNNING:
-            job.status = JobStatus.CANCELLED
-            job.finished_at = now
-        job.save(update_fields=["cancel_requested_at", "status", "finished_at", "updated_at"])
+        _job_set_cancelled(job=job, at=now)
     audit_record(action="video.cancel", obj=video, actor=actor, new_values={"jobs": [str(j.pk) for j in active]})
+    data = _cancelled_event_data(active)
     if video.workflow_state not in LIVE_STATES:
+        event_emit(video=video, event_type=EventType.PROCESSING_CANCELLED, data=data)
         return video
     return video_transition(
         video_id=video.pk,
         transition_name="fail",
         actor=actor,
         reason="cancelled",
-        event_type=EventType.PROCESSING_FAILED,
-        event_data={"error_code": "cancelled", "error_message": "cancelled"},
-        field_updates={"last_error_message": "cancelled"},
+        event_type=EventType.PROCESSING_CANCELLED,
+        event_data=data,
+        field_updates={"last_error_message": "cancelled", "cancelled_at": now},
     )
 
 
-@transaction.atomic
+def _job_set_cancelled(*, job: ProcessingJob, at) -> None:
+    job.cancel_requested_at = job.cancel_requested_at or at
+    job.status = JobStatus.CANCELLED
+    job.finished_at = at
+    job.estimated_completion_at = None
+    job.save(update_fields=["cancel_requested_at", "status", "finished_at", "estimated_completion_at", "updated_at"])
+    stages_cancel(job_id=job.pk)
+
+
+def _cancelled_event_data(jobs: list[ProcessingJob]) -> dict:
+    return {
+        "error_code": "cancelled",
+        "error_message": "cancelled",
+        "jobs": [str(job.pk) for job in jobs],
+        "frames_processed": sum(job.processed_frames for job in jobs),
+        "detections_kept": sum(job.detections_count for job in jobs),
+    }
+
+
+def job_finish_cancelled(*, locked: LockedVideo, job: ProcessingJob) -> None:
+    """End a run that was cancelled or whose video was deleted, under the locks of `locked`.
+
+    The run keeps what it stored. Its video is never left live: when no other run is active,
+    a live video fails as cancelled.
+    """
+    video = locked.video
+    now = timezone.now()
+    if job.status in ACTIVE_JOB_STATUSES:
+        _job_set_cancelled(job=job, at=now)
+    if video.workflow_state not in LIVE_STATES:
+        return
+    if ProcessingJob.objects.filter(video=video, status__in=ACTIVE_JOB_STATUSES).exclude(pk=job.pk).exists():
+        return
+    video_transition(
+        video_id=video.pk,
+        transition_name="fail",
+        reason="cancelled",
+        event_type=EventType.PROCESSING_CANCELLED,
+        event_data=_cancelled_event_data([job]),
+        field_updates={"last_error_message": "cancelled", "cancelled_at": video.cancelled_at or now},
+    )
+
+
+@atomic_retrying_conflicts
 def job_retry(*, video_id, actor: AbstractBaseUser | None = None) -> ProcessingJob:
     """Run a failed video's latest job again; it resumes after the last frame it stored."""
     video = video_lock(video_id=video_id)
+    _refuse_if_deleted(video)
     if video.workflow_state != WorkflowState.FAILED:
         raise JobRefused(
             f"Only a failed video can be retried; this one is {video.workflow_state}.",
             state=video.workflow_state,
             allowed=video_allowed_actions(video=video),
         )
-    job = _latest_job(video)
-    if job is None:
+    latest_id = _latest_job_id(video)
+    if latest_id is None:
         job = job_create(video=video, actor=actor)
     else:
-        job = ProcessingJob.objects.select_for_update().get(pk=job.pk)
+        # Whatever the run's status, this starts a new attempt: a runner still holding it sees the
+        # retry count move and stops, leaving the job to the attempt queued here.
+        job = video_and_jobs_lock(video_id=video.pk, job_ids=[latest_id]).job(latest_id)
         job.status = JobStatus.QUEUED
         job.cancel_requested_at = None
         job.finished_at = None
@@ -176,9 +234,10 @@ def job_retry(*, video_id, actor: AbstractBaseUser | None = None) -> ProcessingJ
     return job
 
 
-@transaction.atomic
+@atomic_retrying_conflicts
 def video_archive(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
     video = video_lock(video_id=video_id)
+    _refuse_if_deleted(video)
     if video.workflow_state not in (WorkflowState.COMPLETED, WorkflowState.FAILED):
         raise JobRefused(
             f"Only a completed or failed video can be archived; this one is {video.workflow_state}.",
@@ -188,21 +247,21 @@ def video_archive(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
     return video_transition(video_id=video.pk, transition_name="archive", actor=actor, reason="archived")
 
 
+@atomic_retrying_conflicts
 def job_create_for_video(*, video_id, options: JobOptions, actor: AbstractBaseUser | None = None) -> ProcessingJob:
     """Another run over a finished video (another model or settings); earlier runs are kept."""
-    with transaction.atomic():
-        video = video_lock(video_id=video_id)
-        if video.workflow_state != WorkflowState.COMPLETED:
-            raise JobRefused(
-                f"A new run needs a completed video; this one is {video.workflow_state}.",
-                state=video.workflow_state,
-                allowed=video_allowed_actions(video=video),
-            )
-        if ProcessingJob.objects.filter(video=video, status__in=ACTIVE_JOB_STATUSES).exists():
-            raise JobRefused(
-                "This video already has a run in progress.", state=video.workflow_state, allowed=["cancel"]
-            )
-        return job_create(video=video, options=options, actor=actor)
+    video = video_lock(video_id=video_id)
+    _refuse_if_deleted(video)
+    if video.workflow_state != WorkflowState.COMPLETED:
+        raise JobRefused(
+            f"A new run needs a completed video; this one is {video.workflow_state}.",
+            state=video.workflow_state,
+            allowed=video_allowed_actions(video=video),
+        )
+    # Runs are only created under the video's lock, so this answer holds until commit.
+    if ProcessingJob.objects.filter(video=video, status__in=ACTIVE_JOB_STATUSES).exists():
+        raise JobRefused("This video already has a run in progress.", state=video.workflow_state, allowed=["cancel"])
+    return job_create(video=video, options=options, actor=actor)
 
 
 def video_allowed_actions(*, video: Video) -> list[str]:
@@ -218,10 +277,10 @@ def video_allowed_actions(*, video: Video) -> list[str]:
     return actions
 
 
-@transaction.atomic
+@atomic_retrying_conflicts
 def job_mark_ground_truth(*, job_id, actor: AbstractBaseUser | None = None) -> ProcessingJob:
     """Make this completed run the video's ground truth (one per video)."""
-    job = ProcessingJob.objects.select_for_update().get(pk=job_id)
+    job = job_lock(job_id=job_id).job(job_id)
     if job.status != JobStatus.COMPLETED:
         raise JobRefused("Only a completed run can be the ground truth.", state=job.status, allowed=[])
     ProcessingJob.objects.filter(video_id=job.video_id, is_ground_truth=True).exclude(pk=job.pk).update(

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
 from notifications.services.events import event_emit
 from processing.detector import Detector, InputGeometry, default_batch_size, get_detector
@@ -33,12 +34,13 @@ from processing.services.failures import (
     failure_unrecorded,
     job_handle_failure,
 )
-from processing.services.locking import job_run_lock
+from processing.services.jobs import job_enqueue, job_finish_cancelled
+from processing.services.locking import LockedVideo, job_lock, job_run_lock
 from processing.services.registry import detector_config_for
 from processing.services.reuse import detections_copy, reusable_job_find
 from processing.services.stages import stage_finish, stage_progress, stage_start
 from videos.models import Video, WorkflowState
-from videos.services.transitions import video_lock, video_transition
+from videos.services.transitions import video_transition
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ RUNNABLE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
 
 
 class JobCancelled(Exception):
-    pass
+    """The run is no longer wanted: cancelled, its video deleted, or taken over by a later attempt."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class JobRunner:
         self.video_path = ""
         # A further run on a completed video has its own lifecycle; the video's state stays put.
         self.drives_video_state = True
+        # The job's retry count when this attempt took it: a retry while this attempt was
+        # stopping bumps it, and from then on the job belongs to the new attempt.
+        self.attempt: int | None = None
 
     # -- steps ---------------------------------------------------------------
 
@@ -94,8 +99,8 @@ class JobRunner:
             self._infer(probe, detector)
             self._complete()
             return None
-        except JobCancelled:
-            self._mark_cancelled()
+        except JobCancelled as stopped:
+            self._stop_cancelled(str(stopped))
             return None
         except (VideoProbeError, VideoDecodeError) as exc:
             # The user's file, not our fault: worth a warning, not an error with a traceback.
@@ -107,47 +112,62 @@ class JobRunner:
 
     def _handle_failure(self, exc: BaseException) -> FailureOutcome:
         try:
-            return job_handle_failure(job_id=self.job.pk, stage=self.stage, exc=exc)
+            return job_handle_failure(job_id=self.job.pk, stage=self.stage, exc=exc, runner_attempt=self.attempt)
         except CONNECTION_ERRORS as db_exc:
             # The database went away (the failure was most likely its doing): nothing can be
             # recorded now; the next attempt records it and resumes from the last commit.
             return failure_unrecorded(stage=self.stage, exc=db_exc)
 
-    def _start(self) -> None:
-        with transaction.atomic():
-            job = ProcessingJob.objects.select_for_update().get(pk=self.job.pk)
-            # Anything stored past the resume point belongs to an attempt that died
-            # before committing its progress; the resume point is the truth.
-            job.detections.filter(frame_index__gte=job.next_frame_index).delete()
-            job.status = JobStatus.RUNNING
-            job.started_at = job.started_at or timezone.now()
-            job.heartbeat_at = timezone.now()
-            job.next_retry_at = None
-            job.processing_node_id = socket.gethostname()
-            job.celery_task_id = self.celery_task_id or job.celery_task_id
-            job.save()
-            self.job = job
+    def _lock(self) -> LockedVideo:
+        """The video and this job under their row locks (video first), after checking the run is still wanted."""
+        locked = job_lock(job_id=self.job.pk)
+        job = locked.job(self.job.pk)
+        if locked.video.deleted_at is not None:
+            raise JobCancelled("its video was deleted")
+        if job.cancel_requested_at is not None or job.status == JobStatus.CANCELLED:
+            raise JobCancelled("it was cancelled")
+        if self.attempt is not None and (job.retry_count != self.attempt or job.status != JobStatus.RUNNING):
+            raise JobCancelled(f"a later attempt took it over ({job.status})")
+        return locked
 
-            video = video_lock(video_id=self.video_id)
-            if video.workflow_state in (WorkflowState.COMPLETED, WorkflowState.ARCHIVED):
-                self.drives_video_state = False
-                event_emit(
-                    video=video,
-                    event_type=EventType.PROCESSING_STARTED,
-                    data={"job_id": str(job.pk), "model": job.model_name, "stage": Stage.VALIDATION},
-                )
-            elif video.workflow_state in (WorkflowState.UPLOADED, WorkflowState.FAILED):
-                video_transition(
-                    video_id=self.video_id,
-                    transition_name="start_validation",
-                    reason=f"job {job.pk}",
-                    event_type=EventType.PROCESSING_STARTED,
-                    event_data={"job_id": str(job.pk), "model": job.model_name, "resume_from": job.next_frame_index},
-                    field_updates={"current_stage": Stage.VALIDATION, "needs_review": False},
-                )
-            elif video.workflow_state not in (WorkflowState.VALIDATING, WorkflowState.PROCESSING):
-                raise RuntimeError(f"A {video.workflow_state} video cannot be processed")
-        stage_start(job_id=self.job.pk, stage=Stage.VALIDATION)
+    @atomic_retrying_conflicts
+    def _start(self) -> None:
+        locked = self._lock()
+        job, video = locked.job(self.job.pk), locked.video
+        if job.status not in RUNNABLE_STATUSES:
+            raise JobCancelled(f"it is {job.status}")
+        # Anything stored past the resume point belongs to an attempt that died
+        # before committing its progress; the resume point is the truth.
+        job.detections.filter(frame_index__gte=job.next_frame_index).delete()
+        job.status = JobStatus.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        job.heartbeat_at = timezone.now()
+        job.next_retry_at = None
+        job.processing_node_id = socket.gethostname()
+        job.celery_task_id = self.celery_task_id or job.celery_task_id
+        job.save()
+        self.job = job
+        self.attempt = job.retry_count
+
+        if video.workflow_state in (WorkflowState.COMPLETED, WorkflowState.ARCHIVED):
+            self.drives_video_state = False
+            event_emit(
+                video=video,
+                event_type=EventType.PROCESSING_STARTED,
+                data={"job_id": str(job.pk), "model": job.model_name, "stage": Stage.VALIDATION},
+            )
+        elif video.workflow_state in (WorkflowState.UPLOADED, WorkflowState.FAILED):
+            video_transition(
+                video_id=self.video_id,
+                transition_name="start_validation",
+                reason=f"job {job.pk}",
+                event_type=EventType.PROCESSING_STARTED,
+                event_data={"job_id": str(job.pk), "model": job.model_name, "resume_from": job.next_frame_index},
+                field_updates={"current_stage": Stage.VALIDATION, "needs_review": False, "cancelled_at": None},
+            )
+        elif video.workflow_state not in (WorkflowState.VALIDATING, WorkflowState.PROCESSING):
+            raise RuntimeError(f"A {video.workflow_state} video cannot be processed")
+        stage_start(job_id=job.pk, stage=Stage.VALIDATION)
 
     def _reuse_identical_run(self) -> bool:
         if not settings.REUSE_IDENTICAL_UPLOADS or self.job.next_frame_index:
@@ -155,40 +175,50 @@ class JobRunner:
         source = reusable_job_find(job=self.job)
         if source is None:
             return False
-        source_video = source.video
-        with transaction.atomic():
-            job = ProcessingJob.objects.select_for_update().get(pk=self.job.pk)
-            copied = detections_copy(source_job_id=source.pk, target_job_id=job.pk)
-            job.reused_from = source
-            job.processed_frames = job.total_frames = source.processed_frames
-            job.next_frame_index = source.next_frame_index
-            job.detections_count = copied
-            job.save()
-            Video.objects.filter(pk=self.video_id).update(
-                duration_seconds=source_video.duration_seconds,
-                fps=source_video.fps,
-                width=source_video.width,
-                height=source_video.height,
-                frame_count=source_video.frame_count,
-                codec=source_video.codec,
-                container=source_video.container,
-                rotation=source_video.rotation,
-                has_audio=source_video.has_audio,
-            )
-            for stage in (Stage.VALIDATION, Stage.EXTRACTION, Stage.INFERENCE):
-                stage_finish(job_id=job.pk, stage=stage, status=StageStatus.SKIPPED, detail=f"reused run {source.pk}")
-            video = video_lock(video_id=self.video_id)
-            if self.drives_video_state and video.workflow_state == WorkflowState.VALIDATING:
-                video_transition(video_id=self.video_id, transition_name="start_processing", reason="reused result")
-            self.job = job
-            self._complete(reused_from=source)
+        copied = self._reuse(source)
         logger.info("job %s reused %s detections of job %s (same content)", self.job.pk, copied, source.pk)
         return True
+
+    @atomic_retrying_conflicts
+    def _reuse(self, source: ProcessingJob) -> int:
+        locked = self._lock()
+        job, video = locked.job(self.job.pk), locked.video
+        source_video = source.video
+        copied = detections_copy(source_job_id=source.pk, target_job_id=job.pk)
+        job.reused_from = source
+        job.processed_frames = job.total_frames = source.processed_frames
+        job.next_frame_index = source.next_frame_index
+        job.detections_count = copied
+        job.save()
+        Video.objects.filter(pk=self.video_id).update(
+            duration_seconds=source_video.duration_seconds,
+            fps=source_video.fps,
+            width=source_video.width,
+            height=source_video.height,
+            frame_count=source_video.frame_count,
+            codec=source_video.codec,
+            container=source_video.container,
+            rotation=source_video.rotation,
+            has_audio=source_video.has_audio,
+        )
+        for stage in (Stage.VALIDATION, Stage.EXTRACTION, Stage.INFERENCE):
+            stage_finish(job_id=job.pk, stage=stage, status=StageStatus.SKIPPED, detail=f"reused run {source.pk}")
+        if self.drives_video_state and video.workflow_state == WorkflowState.VALIDATING:
+            video_transition(video_id=self.video_id, transition_name="start_processing", reason="reused result")
+        self.job = job
+        self._complete_locked(locked=locked, reused_from=source)
+        return copied
 
     def _validate(self) -> ProbeResult:
         self.stage = Stage.VALIDATION
         self.video_path = Video.objects.only("file").get(pk=self.video_id).file.path
         probe = probe_video(self.video_path)
+        self._record_probe(probe)
+        return probe
+
+    @atomic_retrying_conflicts
+    def _record_probe(self, probe: ProbeResult) -> None:
+        self._lock()
         Video.objects.filter(pk=self.video_id).update(
             duration_seconds=probe.duration_seconds,
             fps=probe.fps,
@@ -202,7 +232,6 @@ class JobRunner:
             updated_at=timezone.now(),
         )
         stage_finish(job_id=self.job.pk, stage=Stage.VALIDATION, detail=f"{probe.codec} {probe.width}x{probe.height}")
-        return probe
 
     def _start_inference(self, probe: ProbeResult) -> None:
         self.stage = Stage.INFERENCE
@@ -215,31 +244,35 @@ class JobRunner:
             end_frame=job.end_frame,
             max_fps=job.max_fps,
         )
+        self._enter_inference(probe)
+
+    @atomic_retrying_conflicts
+    def _enter_inference(self, probe: ProbeResult) -> None:
+        job = self.job
         total = self.sampling.total
+        video = self._lock().video
         stage_start(job_id=job.pk, stage=Stage.EXTRACTION)
         stage_start(job_id=job.pk, stage=Stage.INFERENCE)
-        with transaction.atomic():
-            ProcessingJob.objects.filter(pk=job.pk).update(total_frames=total, heartbeat_at=timezone.now())
-            job.total_frames = total
-            video = video_lock(video_id=self.video_id)
-            data = {
-                "stage": Stage.INFERENCE,
-                "frames_processed": job.processed_frames,
-                "total_frames": total,
-                "progress_percentage": self._percentage(job.processed_frames, total),
-                "probe": probe.as_dict(),
-            }
-            if video.workflow_state == WorkflowState.PROCESSING or not self.drives_video_state:
-                event_emit(video=video, event_type=EventType.PROCESSING_PROGRESS, data=data)
-            else:
-                video_transition(
-                    video_id=self.video_id,
-                    transition_name="start_processing",
-                    reason=f"job {job.pk}",
-                    event_type=EventType.PROCESSING_PROGRESS,
-                    event_data=data,
-                    field_updates={"current_stage": Stage.INFERENCE},
-                )
+        ProcessingJob.objects.filter(pk=job.pk).update(total_frames=total, heartbeat_at=timezone.now())
+        job.total_frames = total
+        data = {
+            "stage": Stage.INFERENCE,
+            "frames_processed": job.processed_frames,
+            "total_frames": total,
+            "progress_percentage": self._percentage(job.processed_frames, total),
+            "probe": probe.as_dict(),
+        }
+        if video.workflow_state == WorkflowState.PROCESSING or not self.drives_video_state:
+            event_emit(video=video, event_type=EventType.PROCESSING_PROGRESS, data=data)
+        else:
+            video_transition(
+                video_id=self.video_id,
+                transition_name="start_processing",
+                reason=f"job {job.pk}",
+                event_type=EventType.PROCESSING_PROGRESS,
+                event_data=data,
+                field_updates={"current_stage": Stage.INFERENCE},
+            )
 
     def _infer(self, probe: ProbeResult, detector: Detector) -> None:
         geometry = InputGeometry.for_source(
@@ -278,11 +311,16 @@ class JobRunner:
             if batch:
                 self._process_batch(batch, detector, geometry)
 
+    def _this_attempt(self):
+        """This job while it is still this attempt's to write: running, not cancelled, not retried since."""
+        return ProcessingJob.objects.filter(
+            pk=self.job.pk, status=JobStatus.RUNNING, retry_count=self.attempt, cancel_requested_at__isnull=True
+        )
+
     def _restart_from_beginning(self) -> None:
         with transaction.atomic():
-            ProcessingJob.objects.filter(pk=self.job.pk).update(
-                next_frame_index=0, processed_frames=0, detections_count=0
-            )
+            if not self._this_attempt().update(next_frame_index=0, processed_frames=0, detections_count=0):
+                raise JobCancelled("it stopped being this attempt's")
             self.job.detections.all().delete()
         self.job.next_frame_index = self.job.processed_frames = 0
 
@@ -297,12 +335,15 @@ class JobRunner:
             written = detections_store(
                 job_id=self.job.pk, frames=frames, results=results, class_names=detector.class_names
             )
-            ProcessingJob.objects.filter(pk=self.job.pk).update(
+            # A cancel committed meanwhile leaves no row to update: this batch is rolled back, the
+            # detections of earlier batches stay. A cancel that comes later waits for this commit.
+            if not self._this_attempt().update(
                 next_frame_index=next_index,
                 processed_frames=F("processed_frames") + len(frames),
                 detections_count=F("detections_count") + written,
                 heartbeat_at=timezone.now(),
-            )
+            ):
+                raise JobCancelled("it was cancelled during a batch")
         self.job.next_frame_index = next_index
         self.job.processed_frames += len(frames)
         self.job.detections_count += written
@@ -311,9 +352,8 @@ class JobRunner:
         self._report_progress()
 
     def _raise_if_cancelled(self) -> None:
-        cancelled = ProcessingJob.objects.filter(pk=self.job.pk, cancel_requested_at__isnull=False).exists()
-        if cancelled:
-            raise JobCancelled()
+        if not self._this_attempt().exists():
+            raise JobCancelled("it was cancelled before a batch")
 
     def _speed(self) -> float:
         elapsed = time.monotonic() - self.inference_started
@@ -335,72 +375,75 @@ class JobRunner:
         percentage = self._percentage(self.job.processed_frames, total)
         remaining = max(total - self.job.processed_frames, 0)
         eta = timezone.now() + timedelta(seconds=remaining / speed) if speed > 0 else None
-        with transaction.atomic():
-            stage_progress(job_id=self.job.pk, stages=[Stage.EXTRACTION, Stage.INFERENCE], percentage=percentage)
-            ProcessingJob.objects.filter(pk=self.job.pk).update(
-                progress_percentage=percentage,
-                frames_per_second=speed,
-                estimated_completion_at=eta,
-                peak_memory_mb=self.monitor.peak_memory_mb,
-                cpu_percent=self.monitor.cpu_percent,
-                gpu_memory_mb=self.monitor.gpu_memory_mb,
-            )
-            video = video_lock(video_id=self.video_id)
-            if self.drives_video_state:
-                video.progress_percentage = percentage
-                video.save(update_fields=["progress_percentage", "updated_at"])
-            event_emit(
-                video=video,
-                event_type=EventType.PROCESSING_PROGRESS,
-                data={
-                    "stage": self.stage,
-                    "progress_percentage": percentage,
-                    "frames_processed": self.job.processed_frames,
-                    "total_frames": total,
-                    "processing_speed": round(speed, 2),
-                    "estimated_completion": eta.isoformat() if eta else None,
-                },
-            )
+        self._record_progress(percentage=percentage, total=total, speed=speed, eta=eta)
 
-    def _complete(self, *, reused_from: ProcessingJob | None = None) -> None:
+    @atomic_retrying_conflicts
+    def _record_progress(self, *, percentage: float, total: int, speed: float, eta) -> None:
+        video = self._lock().video
+        stage_progress(job_id=self.job.pk, stages=[Stage.EXTRACTION, Stage.INFERENCE], percentage=percentage)
+        ProcessingJob.objects.filter(pk=self.job.pk).update(
+            progress_percentage=percentage,
+            frames_per_second=speed,
+            estimated_completion_at=eta,
+            peak_memory_mb=self.monitor.peak_memory_mb,
+            cpu_percent=self.monitor.cpu_percent,
+            gpu_memory_mb=self.monitor.gpu_memory_mb,
+        )
+        if self.drives_video_state:
+            video.progress_percentage = percentage
+            video.save(update_fields=["progress_percentage", "updated_at"])
+        event_emit(
+            video=video,
+            event_type=EventType.PROCESSING_PROGRESS,
+            data={
+                "stage": self.stage,
+                "progress_percentage": percentage,
+                "frames_processed": self.job.processed_frames,
+                "total_frames": total,
+                "processing_speed": round(speed, 2),
+                "estimated_completion": eta.isoformat() if eta else None,
+            },
+        )
+
+    @atomic_retrying_conflicts
+    def _complete(self) -> None:
+        self._complete_locked(locked=self._lock())
+
+    def _complete_locked(self, *, locked: LockedVideo, reused_from: ProcessingJob | None = None) -> None:
+        """Finish the job and, when this run drives it, complete its video. Runs under `locked`'s row locks."""
         speed = self._speed() if reused_from is None else 0.0
         elapsed = (timezone.now() - self.job.started_at).total_seconds() if self.job.started_at else 0.0
-        with transaction.atomic():
-            job = ProcessingJob.objects.select_for_update().get(pk=self.job.pk)
-            job.status = JobStatus.COMPLETED
-            job.finished_at = timezone.now()
-            job.heartbeat_at = job.finished_at
-            job.total_frames = job.processed_frames
-            job.progress_percentage = 100
-            job.estimated_completion_at = None
-            if reused_from is None:
-                job.frames_per_second = speed
-                job.peak_memory_mb = self.monitor.peak_memory_mb
-                job.cpu_percent = self.monitor.cpu_percent
-                job.gpu_memory_mb = self.monitor.gpu_memory_mb
-            job.save()
-            if reused_from is None:
-                stage_finish(job_id=job.pk, stage=Stage.EXTRACTION)
-                stage_finish(job_id=job.pk, stage=Stage.INFERENCE)
-            detections = job.detections.count()
-            completion = {
-                "stage": Stage.INFERENCE,
-                "progress_percentage": 100.0,
-                "frames_processed": job.processed_frames,
-                "total_frames": job.processed_frames,
-                "processing_speed": round(speed, 2),
-                "objects_detected": detections,
-                "job_id": str(job.pk),
-                "reused_from_job": str(reused_from.pk) if reused_from else None,
-            }
-            self.job = job
-            if not self.drives_video_state:
-                event_emit(
-                    video=video_lock(video_id=self.video_id),
-                    event_type=EventType.PROCESSING_COMPLETED,
-                    data=completion,
-                )
-                return
+        job = ProcessingJob.objects.get(pk=self.job.pk)
+        job.status = JobStatus.COMPLETED
+        job.finished_at = timezone.now()
+        job.heartbeat_at = job.finished_at
+        job.total_frames = job.processed_frames
+        job.progress_percentage = 100
+        job.estimated_completion_at = None
+        if reused_from is None:
+            job.frames_per_second = speed
+            job.peak_memory_mb = self.monitor.peak_memory_mb
+            job.cpu_percent = self.monitor.cpu_percent
+            job.gpu_memory_mb = self.monitor.gpu_memory_mb
+        job.save()
+        if reused_from is None:
+            stage_finish(job_id=job.pk, stage=Stage.EXTRACTION)
+            stage_finish(job_id=job.pk, stage=Stage.INFERENCE)
+        detections = job.detections.count()
+        completion = {
+            "stage": Stage.INFERENCE,
+            "progress_percentage": 100.0,
+            "frames_processed": job.processed_frames,
+            "total_frames": job.processed_frames,
+            "processing_speed": round(speed, 2),
+            "objects_detected": detections,
+            "job_id": str(job.pk),
+            "reused_from_job": str(reused_from.pk) if reused_from else None,
+        }
+        self.job = job
+        if not self.drives_video_state:
+            event_emit(video=locked.video, event_type=EventType.PROCESSING_COMPLETED, data=completion)
+        else:
             video_transition(
                 video_id=self.video_id,
                 transition_name="complete",
@@ -418,20 +461,30 @@ class JobRunner:
                     "needs_review": False,
                 },
             )
-        logger.info(
-            "job %s completed: %s frames, %s detections, %.1f frames/s",
-            job.pk,
-            job.processed_frames,
-            detections,
-            speed,
+        transaction.on_commit(
+            lambda: logger.info(
+                "job %s completed: %s frames, %s detections, %.1f frames/s",
+                job.pk,
+                job.processed_frames,
+                detections,
+                speed,
+            )
         )
 
-    def _mark_cancelled(self) -> None:
-        with transaction.atomic():
-            ProcessingJob.objects.filter(pk=self.job.pk).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
-            for stage in (Stage.EXTRACTION, Stage.INFERENCE):
-                stage_finish(job_id=self.job.pk, stage=stage, status=StageStatus.FAILED, detail="cancelled")
-        logger.info("job %s cancelled after %s frames", self.job.pk, self.job.processed_frames)
+    @atomic_retrying_conflicts
+    def _stop_cancelled(self, why: str) -> None:
+        """Stop quietly: the run keeps what it stored, and its video is not left live."""
+        try:
+            locked = job_lock(job_id=self.job.pk)
+        except ProcessingJob.DoesNotExist:
+            logger.info("job %s stopped: it is gone with its video", self.job.pk)
+            return
+        job = locked.job(self.job.pk)
+        if self.attempt is not None and job.retry_count != self.attempt:
+            logger.info("job %s: this attempt stopped, a later one has it (%s)", job.pk, why)
+            return
+        job_finish_cancelled(locked=locked, job=job)
+        logger.info("job %s stopped after %s frames: %s", job.pk, job.processed_frames, why)
 
 
 def job_run(
@@ -467,6 +520,7 @@ def _job_run(
     with job_run_lock(job_id=job_id) as owned:
         if not owned:
             logger.info("job %s is being run by another worker; nothing to do", job_id)
+            _requeue_if_waiting(job_id)
             return None
         # Read under the lock: another runner may have finished it just before.
         job = ProcessingJob.objects.select_related("detector_model").filter(pk=job_id).first()
@@ -476,9 +530,6 @@ def _job_run(
         if job.status not in RUNNABLE_STATUSES:
             logger.info("job %s is %s; nothing to do", job_id, job.status)
             return None
-        if job.cancel_requested_at is not None:
-            ProcessingJob.objects.filter(pk=job_id).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
-            return None
         if unrecorded_failure:
             recorded = failure_record_unrecorded(job_id=job_id, unrecorded=unrecorded_failure)
             if recorded.retry_in_seconds is None:
@@ -486,3 +537,11 @@ def _job_run(
             # The backoff was served while the database was away: resume now.
             job = ProcessingJob.objects.select_related("detector_model").get(pk=job_id)
         return JobRunner(job, celery_task_id=celery_task_id, on_progress=on_progress).run()
+
+
+def _requeue_if_waiting(job_id) -> None:
+    """A job queued again while another runner still holds it (a retry of a run that is still stopping):
+    this message must not be the last, or the job would wait for the stuck-job sweep."""
+    status = ProcessingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    if status in (JobStatus.QUEUED, JobStatus.RETRYING):
+        job_enqueue(job_id=job_id, countdown=settings.JOB_BUSY_REQUEUE_SECONDS)

@@ -40,3 +40,10 @@ def stage_finish(*, job_id, stage: str, status: str = StageStatus.COMPLETED, det
     if detail:
         updates["detail"] = detail[:255]
     JobStage.objects.filter(job_id=job_id, stage=stage).update(**updates)
+
+
+def stages_cancel(*, job_id) -> None:
+    """A cancelled run: its stages still waiting or running end here, marked as cancelled."""
+    JobStage.objects.filter(job_id=job_id, status__in=[StageStatus.PENDING, StageStatus.RUNNING]).update(
+        status=StageStatus.FAILED, finished_at=timezone.now(), detail="cancelled"
+    )

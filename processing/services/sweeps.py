@@ -12,10 +12,14 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from mediaplatform.transactions import atomic_retrying_conflicts
+from notifications.models import EventType
 from processing.models import JobStatus, ProcessingJob
 from processing.services.failures import job_handle_failure
-from processing.services.jobs import job_enqueue
-from processing.services.locking import job_run_lock
+from processing.services.jobs import ACTIVE_JOB_STATUSES, job_enqueue
+from processing.services.locking import job_run_lock, video_and_jobs_lock
+from videos.models import Video, WorkflowState
+from videos.services.transitions import video_transition
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +94,7 @@ def _decide(*, job_id, stage: str, heartbeat_at, stale_after: float, broker: _Br
             return 0
         if status != JobStatus.RUNNING:
             return None  # it finished, failed or was cancelled since the query
+        # A silent runner of a cancelled run, or of a deleted video's, ends here as cancelled.
         silent_for = (timezone.now() - heartbeat_at).total_seconds() if heartbeat_at else stale_after
         outcome = job_handle_failure(
             job_id=job_id, stage=stage, exc=WorkerLost(f"No heartbeat from the job's worker for {silent_for:.0f} s.")
@@ -113,7 +118,6 @@ def stuck_jobs_requeue(*, stale_after_seconds: float | None = None) -> list:
         Q(status=JobStatus.RUNNING, heartbeat_at__lte=cutoff)
         | Q(status=JobStatus.RETRYING, next_retry_at__lte=cutoff)
         | Q(status=JobStatus.QUEUED, created_at__lte=cutoff),
-        cancel_requested_at__isnull=True,
     ).values_list("pk", "status", "current_stage", "heartbeat_at")
     requeued = []
     broker = _BrokerView()
@@ -127,4 +131,41 @@ def stuck_jobs_requeue(*, stale_after_seconds: float | None = None) -> list:
             requeued.append(job_id)
     if requeued:
         logger.warning("requeued %s stuck job(s): %s", len(requeued), ", ".join(map(str, requeued)))
+    live_videos_without_run_fail(stale_after_seconds=stale_after)
     return requeued
+
+
+def live_videos_without_run_fail(*, stale_after_seconds: float) -> list:
+    """Fail videos left validating or processing with no run that could finish them.
+
+    A safety net: every path that ends a run also moves its video, so this finds nothing unless
+    a bug or a manual edit left one behind; it logs an error for each one it fails.
+    """
+    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
+    candidates = (
+        Video.objects.filter(
+            workflow_state__in=(WorkflowState.VALIDATING, WorkflowState.PROCESSING), updated_at__lte=cutoff
+        )
+        .exclude(jobs__status__in=ACTIVE_JOB_STATUSES)
+        .values_list("pk", flat=True)
+    )
+    failed = [video_id for video_id in candidates if _fail_if_still_without_run(video_id=video_id)]
+    if failed:
+        logger.error("failed %s live video(s) that had no active run: %s", len(failed), ", ".join(map(str, failed)))
+    return failed
+
+
+@atomic_retrying_conflicts
+def _fail_if_still_without_run(*, video_id) -> bool:
+    locked = video_and_jobs_lock(video_id=video_id, job_filter=Q(status__in=ACTIVE_JOB_STATUSES))
+    if locked.jobs or locked.video.workflow_state not in (WorkflowState.VALIDATING, WorkflowState.PROCESSING):
+        return False
+    video_transition(
+        video_id=video_id,
+        transition_name="fail",
+        reason="Its run ended without finishing the video.",
+        event_type=EventType.PROCESSING_FAILED,
+        event_data={"error_code": "run_lost", "error_message": "Its run ended without finishing the video."},
+        field_updates={"needs_review": True},
+    )
+    return True

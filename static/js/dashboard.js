@@ -28,9 +28,14 @@
     return row;
   }
 
-  function setState(row, state, stage) {
-    showState(row.querySelector(".badge"), state);
+  // A cancel fails the video (the state machine has no cancelled state), but it reads as cancelled.
+  function setState(row, state, stage, cancelled) {
+    showState(row.querySelector(".badge"), state === "failed" && cancelled ? "cancelled" : state);
     row.querySelector(".stage").textContent = stage || "";
+  }
+
+  function isCancelEvent(event) {
+    return event.event_type === "processing_cancelled" || (event.data || {}).error_code === "cancelled";
   }
 
   function setProgress(row, pct) {
@@ -48,14 +53,15 @@
     const data = event.data || {};
     const row = rowFor(event.video_id, data.title || data.filename);
     if (event.event_type === "snapshot" && data.title) row.querySelector(".name").textContent = data.title;
-    setState(row, event.state, event.state === "completed" ? "" : data.stage);
+    setState(row, event.state, event.state === "completed" ? "" : data.stage, isCancelEvent(event));
     if (data.progress_percentage !== undefined) setProgress(row, data.progress_percentage);
     if (data.processing_speed !== undefined && data.processing_speed !== null) {
       row.querySelector(".speed").textContent = Number(data.processing_speed).toFixed(1);
     }
     row.querySelector(".eta").textContent = event.state === "processing" ? formatEta(data.estimated_completion) : "";
     if (data.objects_detected !== undefined) row.querySelector(".objects").textContent = data.objects_detected;
-    row.querySelector(".error-text").textContent = event.state === "failed" ? data.error_message || "" : "";
+    const failure = event.state === "failed" && !isCancelEvent(event) ? data.error_message || "" : "";
+    row.querySelector(".error-text").textContent = failure;
     if (event.event_type !== "processing_progress") scheduleStats(500);
   }
 
@@ -89,7 +95,7 @@
   // While the socket is down the list API keeps the table roughly current.
   function applyPolled(video) {
     const row = rowFor(video.id, video.title || video.original_filename);
-    setState(row, video.state, video.state === "completed" ? "" : video.current_stage);
+    setState(row, video.state, video.state === "completed" ? "" : video.current_stage, Boolean(video.cancelled_at));
     setProgress(row, video.progress_percentage);
     row.querySelector(".objects").textContent = video.objects_detected_count;
   }

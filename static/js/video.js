@@ -294,8 +294,9 @@
   }
 
   // ---- Details: state, timeline, actions, errors ------------------------------------------------
-  function setState(state) {
-    showState(document.getElementById("state-badge"), state);
+  // A cancel fails the video (the state machine has no cancelled state), but it reads as cancelled.
+  function setState(state, cancelled) {
+    showState(document.getElementById("state-badge"), state === "failed" && cancelled ? "cancelled" : state);
   }
 
   function setProgress(pct) {
@@ -398,7 +399,7 @@
         let job = v.latest_job;
         if (job && jobs.ok && importedJobIds.has(job.id)) job = latestRun;
         if (job) frameStep = job.frame_step || 1;
-        setState(v.state);
+        setState(v.state, Boolean(v.cancelled_at));
         setProgress(v.progress_percentage);
         setText("fig-stage", v.state === "completed" ? "done" : v.current_stage);
         setText("fig-objects", v.objects_detected_count);
@@ -738,7 +739,7 @@
   // An event live.js has put in sequence: the figures show where the video is now.
   function applyEvent(event) {
     const data = event.data || {};
-    setState(event.state);
+    setState(event.state, event.event_type === "processing_cancelled" || data.error_code === "cancelled");
     if (data.progress_percentage !== undefined) setProgress(data.progress_percentage);
     if (data.stage) setText("fig-stage", event.state === "completed" ? "done" : data.stage);
     if (data.frames_processed !== undefined) {

@@ -93,7 +93,7 @@ def test_after_a_failed_send_the_next_event_brings_the_backlog_out_first_in_orde
 
     settings.CHANNEL_LAYERS = working_layers
     channel = listen(video_group(video.pk))
-    video_transition(video_id=video.pk, transition_name="start_processing", event_type="processing_started")
+    video_transition(video_id=video.pk, transition_name="start_validation", event_type="processing_started")
 
     assert [message["event"]["seq"] for message in receive(channel, 2)] == [1, 2]
     assert set(OutboxEvent.objects.filter(video=video).values_list("status", flat=True)) == {OutboxStatus.SENT}

@@ -17,7 +17,6 @@ ALLOWED = {
     ("uploaded", "start_validation"): S.VALIDATING,
     ("failed", "start_validation"): S.VALIDATING,
     ("validating", "start_processing"): S.PROCESSING,
-    ("failed", "start_processing"): S.PROCESSING,
     ("processing", "complete"): S.COMPLETED,
     ("initializing", "fail"): S.FAILED,
     ("uploading", "fail"): S.FAILED,

@@ -51,7 +51,7 @@ def _admit_for_owner(owner: AbstractBaseUser) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ADMISSION_LOCK_CLASS, owner.pk])
-    in_flight = Video.objects.filter(owner=owner, workflow_state__in=LIVE_STATES).count()
+    in_flight = Video.objects.filter(owner=owner, workflow_state__in=LIVE_STATES, deleted_at__isnull=True).count()
     if in_flight >= limit:
         logger.warning("upload refused for user %s: %s videos already in flight", owner.pk, in_flight)
         raise VideoRejected(

@@ -4,10 +4,10 @@ import contextlib
 import logging
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from mediaplatform.transactions import atomic_retrying_conflicts
 from videos.models import Video
 from videos.services.transitions import video_lock
 
@@ -19,28 +19,32 @@ class VideoAlreadyDeleted(Exception):
 
 
 def video_soft_delete(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
-    """Mark the video deleted, stopping its processing first when it is still live.
+    """Mark the video deleted, stopping its active runs first (they end cancelled).
 
     Raises VideoAlreadyDeleted (changing nothing) for a video deleted before.
     """
+    video = _soft_delete(video_id=video_id, actor=actor)
+    logger.info("video %s soft-deleted by %s", video.pk, getattr(actor, "pk", None))
+    return video
+
+
+@atomic_retrying_conflicts
+def _soft_delete(*, video_id, actor: AbstractBaseUser | None) -> Video:
     from processing.services.jobs import JobRefused, job_cancel
 
-    with transaction.atomic():
-        video = video_lock(video_id=video_id)
-        if video.deleted_at is not None:
-            raise VideoAlreadyDeleted(str(video.pk))
-        if video.is_live:
-            with contextlib.suppress(JobRefused):
-                job_cancel(video_id=video.pk, actor=actor)
-            video = video_lock(video_id=video_id)
-        video.deleted_at = timezone.now()
-        video.save(update_fields=["deleted_at", "updated_at"])
-        audit_record(
-            action="video.delete",
-            obj=video,
-            actor=actor,
-            old_values={"deleted_at": None},
-            new_values={"deleted_at": video.deleted_at.isoformat()},
-        )
-    logger.info("video %s soft-deleted by %s", video.pk, getattr(actor, "pk", None))
+    video = video_lock(video_id=video_id)
+    if video.deleted_at is not None:
+        raise VideoAlreadyDeleted(str(video.pk))
+    with contextlib.suppress(JobRefused):
+        job_cancel(video_id=video.pk, actor=actor)
+    video = video_lock(video_id=video_id)
+    video.deleted_at = timezone.now()
+    video.save(update_fields=["deleted_at", "updated_at"])
+    audit_record(
+        action="video.delete",
+        obj=video,
+        actor=actor,
+        old_values={"deleted_at": None},
+        new_values={"deleted_at": video.deleted_at.isoformat()},
+    )
     return video

@@ -16,8 +16,14 @@ TRANSITION_NAMES = frozenset(
 
 
 def video_lock(*, video_id: uuid.UUID | str) -> Video:
-    """The video, freshly read under a row lock. Call inside a transaction."""
-    return Video.objects.select_for_update().get(pk=video_id)
+    """The video, freshly read under a row lock. Call inside a transaction.
+
+    FOR NO KEY UPDATE, the lock an UPDATE takes: it excludes other writers of the row but not the
+    key-share locks that inserting a job, an event or a history row referencing the video takes.
+    With FOR UPDATE, a transaction inserting such a row while holding a job's lock would wait on the
+    video's holder, who may be waiting for that very job: a deadlock.
+    """
+    return Video.objects.select_for_update(no_key=True).get(pk=video_id)
 
 
 @transaction.atomic
