@@ -38,6 +38,7 @@ from processing.detector import Detector, DetectorConfig  # noqa: E402
 from processing.evaluation.metrics import EvaluationReport, TruthBox, evaluate_detections  # noqa: E402
 from processing.evaluation.video_detections import detect_video  # noqa: E402
 from processing.synthetic import CLASS_NAMES, SyntheticVideo, write_synthetic_video  # noqa: E402
+from processing.weights_loading import yolo_load  # noqa: E402
 
 DEFAULT_WEIGHTS = REPOSITORY_ROOT / "processing" / "weights" / "default-detector.pt"
 HELD_OUT_SEED = 90210  # training uses seed 0 (train and validation splits); never this one
@@ -91,7 +92,6 @@ def all_ground_truth(videos: list[SyntheticVideo]) -> list[TruthBox]:
 
 def ultralytics_val_map(*, weights: Path, videos: list[SyntheticVideo], image_size: int, work_dir: Path) -> tuple:
     """ultralytics' own mAP@0.5 and mAP@0.5:0.95 on the same decoded frames and boxes."""
-    from ultralytics import YOLO
 
     images_dir, labels_dir = work_dir / "images" / "val", work_dir / "labels" / "val"
     images_dir.mkdir(parents=True)
@@ -112,7 +112,7 @@ def ultralytics_val_map(*, weights: Path, videos: list[SyntheticVideo], image_si
     names = "".join(f"  {index}: {name}\n" for index, name in enumerate(CLASS_NAMES))
     data_yaml = work_dir / "data.yaml"
     data_yaml.write_text(f"path: {work_dir}\ntrain: images/val\nval: images/val\nnames:\n{names}")
-    metrics = YOLO(str(weights), task="detect").val(
+    metrics = yolo_load(weights, task="detect").val(
         data=str(data_yaml),
         imgsz=image_size,
         batch=8,

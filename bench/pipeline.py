@@ -27,18 +27,19 @@ def weights_for_benchmark(workdir: Path) -> str:
     if settings.DETECTOR_WEIGHTS and Path(settings.DETECTOR_WEIGHTS).is_file():
         return settings.DETECTOR_WEIGHTS
     import torch
-    from ultralytics import YOLO
+
+    from processing.weights_loading import yolo_load
 
     torch.manual_seed(0)
     path = workdir / "yolov8n-seeded.pt"
-    YOLO("yolov8n.yaml").save(str(path))
+    yolo_load("yolov8n.yaml", task="detect").save(str(path))
     return str(path)
 
 
 def baseline_fps(*, video: Path, weights: str, image_size: int, confidence: float, frame_step: int) -> float:
-    from ultralytics import YOLO
+    from processing.weights_loading import yolo_load
 
-    model = YOLO(weights, task="detect")
+    model = yolo_load(weights, task="detect")
 
     def stream():
         return model.predict(

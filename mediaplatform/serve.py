@@ -23,6 +23,7 @@ kernel to stop if this supervisor dies (even by SIGKILL), so none outlives it.
 
 import argparse
 import ctypes
+import grp
 import os
 import pwd
 import shutil
@@ -39,6 +40,11 @@ CLIENT_ADDRESS_HEADER = "HTTP_X_REAL_IP"
 # Multipart framing around the largest upload Django accepts; Django, not nginx, refuses the oversized ones.
 BODY_SLACK_BYTES = 16 * 1024**2
 _PR_SET_PDEATHSIG = 1
+# Started by root, nginx's master drops its worker processes to the first of these that exists.
+NGINX_WORKER_USERS = ("www-data", "nginx", "nobody")
+# The access log names every request's URL: readable by its owner and group, never by every local user.
+LOG_FILE_MODE = 0o640
+LOG_DIR_MODE = 0o750
 
 
 def nginx_binary() -> str:
@@ -52,11 +58,38 @@ def http_socket_paths(run_dir: Path, workers: int) -> list[Path]:
     return [run_dir / f"http-{number}.sock" for number in range(workers)]
 
 
+def nginx_worker_user(*, effective_uid: int | None = None) -> pwd.struct_passwd | None:
+    """The unprivileged account nginx's workers run as when its master is root; None when it is not root.
+
+    A master that is not root cannot change its workers' user: they run as whoever started the front.
+    """
+    if (os.geteuid() if effective_uid is None else effective_uid) != 0:
+        return None
+    for name in NGINX_WORKER_USERS:
+        try:
+            account = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        if account.pw_uid != 0:
+            return account
+    raise SystemExit(
+        f"Started as root, but none of the users {', '.join(NGINX_WORKER_USERS)} exists for nginx's worker "
+        "processes, which never run as root: create one, or start the front as an unprivileged user."
+    )
+
+
 def render_nginx_config(
-    *, run_dir: Path, listen: str, max_body_bytes: int, access_log: str | None, http_sockets: list[Path]
+    *,
+    run_dir: Path,
+    listen: str,
+    max_body_bytes: int,
+    access_log: str | None,
+    http_sockets: list[Path],
+    worker_user: pwd.struct_passwd | None = None,
 ) -> str:
-    # Run as root, nginx's workers would become `nobody`, who may not connect to our sockets; stay this user.
-    user_directive = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
+    user_directive = ""
+    if worker_user is not None:
+        user_directive = f"user {worker_user.pw_name} {grp.getgrgid(worker_user.pw_gid).gr_name};"
     values = {
         "USER_DIRECTIVE": user_directive,
         "RUN_DIR": str(run_dir),
@@ -69,6 +102,34 @@ def render_nginx_config(
     for name, value in values.items():
         config = config.replace(f"@@{name}@@", value)
     return config
+
+
+def share_run_dir_with_nginx_workers(run_dir: Path, worker_user: pwd.struct_passwd | None) -> None:
+    """Let nginx's unprivileged workers reach the sockets in the run directory, and no other user.
+
+    gunicorn and Daphne make their sockets writable by everyone; the directory is what keeps others out: it is
+    given the workers' group, which may enter it but not write in it.
+    """
+    if worker_user is None:
+        return
+    os.chown(run_dir, -1, worker_user.pw_gid)
+    run_dir.chmod(0o750)
+
+
+def prepare_access_log(path: Path) -> None:
+    """Create the access log (and its folder) closed to other users before nginx opens it for appending.
+
+    nginx creates a missing log file with mode 0644; one made here first keeps LOG_FILE_MODE, and an older
+    world-readable one is closed too.
+    """
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, mode=LOG_DIR_MODE)
+        path.parent.chmod(LOG_DIR_MODE)  # mkdir's mode passes through the umask
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
+    try:
+        os.fchmod(descriptor, LOG_FILE_MODE)
+    finally:
+        os.close(descriptor)
 
 
 def _die_with_parent() -> None:
@@ -118,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="mp-web-"))
     http_sockets, websocket_socket = http_socket_paths(run_dir, options.workers), run_dir / "websockets.sock"
     listen = f"[{options.bind}]:{options.port}" if ":" in options.bind else f"{options.bind}:{options.port}"
+    worker_user = nginx_worker_user()
+    share_run_dir_with_nginx_workers(run_dir, worker_user)
+    if options.access_log:
+        prepare_access_log(Path(options.access_log))
     (run_dir / "nginx.conf").write_text(
         render_nginx_config(
             run_dir=run_dir,
@@ -125,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             max_body_bytes=max_body_bytes,
             access_log=options.access_log,
             http_sockets=http_sockets,
+            worker_user=worker_user,
         )
     )
 

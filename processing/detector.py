@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from processing.weights_loading import yolo_load
+
 logger = logging.getLogger(__name__)
 
 STRIDE = 32
@@ -152,7 +154,6 @@ class _OnnxSession:
 class Detector:
     def __init__(self, config: DetectorConfig):
         import torch
-        from ultralytics import YOLO
 
         self.config = config
         self.device = pick_device(config.device)
@@ -171,7 +172,7 @@ class Detector:
             if not config.weights:
                 # Seeded, so every worker builds the same untrained network and runs agree.
                 torch.manual_seed(0)
-            self.yolo = YOLO(source, task="detect")
+            self.yolo = yolo_load(source, task="detect")
             network = self.yolo.model
             if not isinstance(network, torch.nn.Module):
                 raise DetectorUnavailable(f"{source} is not a PyTorch detection model")
@@ -332,10 +333,8 @@ def export_onnx(detector: Detector, *, input_height: int, input_width: int) -> P
     target = cache_dir / f"{identity}-{input_height}x{input_width}.onnx"
     if target.is_file():
         return target
-    from ultralytics import YOLO
-
     # An untrained network must be exported with the very weights this process uses.
-    exporter = YOLO(detector.config.weights, task="detect") if detector.config.weights else detector.yolo
+    exporter = yolo_load(detector.config.weights, task="detect") if detector.config.weights else detector.yolo
     temporary = target.with_suffix(f".{os.getpid()}.tmp")
     # ultralytics writes the export beside the weights (or, for a network built from its yaml, into the
     # working directory): a directory of our own keeps processes exporting at once from overwriting each

@@ -248,23 +248,20 @@ def fill(directory: Path) -> Path:
     return filler
 
 
-class ExplodingLayer(torch.nn.Module):
-    """A network layer that fails whenever it runs: weights that load fine and break on the first batch."""
-
-    def forward(self, x):
-        raise RuntimeError("injected fault: this layer cannot run")
-
-
 def write_exploding_weights(path: Path) -> Path:
-    """The suite's seeded untrained YOLOv8n, saved as ultralytics weights with its first layer exploding."""
+    """The suite's seeded untrained YOLOv8n, saved as ultralytics weights that load fine and break on every batch.
+
+    Only ultralytics' and torch's own layer classes load (the loader refuses any other pickled code), so the
+    fault is a first layer swapped for an identity: the second convolution then gets 3 channels, not 16.
+    """
     from ultralytics import YOLO
 
     torch.manual_seed(0)
     network = YOLO("yolov8n.yaml", task="detect").model
-    exploding = ExplodingLayer()
+    passthrough = torch.nn.Identity()
     for attribute in ("f", "i", "type", "np"):  # what ultralytics' forward pass reads from each layer
-        setattr(exploding, attribute, getattr(network.model[0], attribute))
-    network.model[0] = exploding
+        setattr(passthrough, attribute, getattr(network.model[0], attribute))
+    network.model[0] = passthrough
     torch.save({"model": network, "train_args": {}}, path)
     return path
 

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from audit.services import audit_record
 from processing.detector import Detector, DetectorConfig, DetectorUnavailable, file_sha256
 from processing.models import DetectorModel, Framework
+from processing.weights_loading import WeightsRefused
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +24,19 @@ class InvalidWeights(Exception):
 
 
 def weights_inspect(*, path: str, image_size: int) -> dict:
-    """Load weights as the workers would; returns their class names. Raises InvalidWeights."""
+    """Load weights as the workers would; returns their class names. Raises InvalidWeights.
+
+    The detector unpickles through the restricted loader (processing.weights_loading), so a file that names
+    code outside ultralytics' model classes is refused here without any of it running.
+    """
     if path.lower().endswith(".onnx"):
         raise InvalidWeights("Register the PyTorch weights (.pt); the ONNX export is made and cached automatically.")
     try:
         detector = Detector(DetectorConfig.from_settings(weights=path, image_size=image_size, backend="torch"))
     except DetectorUnavailable as exc:
-        raise InvalidWeights(str(exc)) from exc
+        # A refusal's reason is about the file's content; the path is where this server happened to keep it.
+        reason = exc.__cause__ if isinstance(exc.__cause__, WeightsRefused) else exc
+        raise InvalidWeights(str(reason)) from exc
     return {"class_names": {str(k): v for k, v in detector.class_names.items()}}
 
 

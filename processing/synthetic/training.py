@@ -11,6 +11,7 @@ from pathlib import Path
 
 from processing.synthetic.dataset import write_yolo_dataset
 from processing.synthetic.scenes import CLASS_NAMES
+from processing.weights_loading import ultralytics_training_reloads_restricted, yolo_load
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,6 @@ def train_default_detector(
     configure_offline_ultralytics(config_dir=work_dir / "ultralytics-config")
     import torch
     import ultralytics
-    from ultralytics import YOLO
 
     started = time.monotonic()
     dataset_dir = work_dir / f"dataset-seed{recipe.seed}-{recipe.train_images}x{recipe.frame_width}"
@@ -72,28 +72,31 @@ def train_default_detector(
         height=recipe.frame_height,
     )
 
-    model = YOLO(recipe.architecture, task="detect")
-    model.train(
-        data=str(dataset.data_yaml),
-        epochs=recipe.epochs,
-        imgsz=recipe.image_size,
-        batch=recipe.batch_size,
-        workers=recipe.workers,
-        device="cpu",
-        seed=recipe.seed,
-        deterministic=True,
-        amp=False,  # the AMP check downloads a model; CPU training is full precision anyway
-        plots=False,  # plotting fetches a font
-        cache="ram",
-        project=str(work_dir / "runs"),
-        name=f"seed{recipe.seed}",
-        exist_ok=True,
-        verbose=False,
-    )
+    model = yolo_load(recipe.architecture, task="detect")
+    with ultralytics_training_reloads_restricted():
+        model.train(
+            data=str(dataset.data_yaml),
+            epochs=recipe.epochs,
+            imgsz=recipe.image_size,
+            batch=recipe.batch_size,
+            workers=recipe.workers,
+            device="cpu",
+            seed=recipe.seed,
+            deterministic=True,
+            amp=False,  # the AMP check downloads a model; CPU training is full precision anyway
+            plots=False,  # plotting fetches a font
+            cache="ram",
+            project=str(work_dir / "runs"),
+            name=f"seed{recipe.seed}",
+            exist_ok=True,
+            verbose=False,
+        )
     trainer = model.trainer
     best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, output)
+    # What training wrote is read back the way the workers will read it: refused here rather than on a run.
+    yolo_load(output, task="detect")
     wall_seconds = time.monotonic() - started
 
     sha256 = file_sha256(output)

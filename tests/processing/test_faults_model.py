@@ -75,5 +75,5 @@ def test_a_detector_raising_on_a_batch_fails_the_video_for_review(tmp_path, sett
 
     errors = assert_failed_for_review_after_two_immediate_retries(video, code="model_error")
     assert "The model failed on a batch" in errors[-1].message
-    assert "injected fault: this layer cannot run" in errors[-1].message
+    assert "to have 16 channels, but got 3 channels" in errors[-1].message
     assert errors[-1].stack_trace and errors[-1].stage == "inference"
