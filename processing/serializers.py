@@ -1,16 +1,19 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mediaplatform.api.fields import column_integer_field
 from processing.annotations import FORMATS
 from processing.models import DetectorModel, Evaluation, JobOrigin, ProcessingErrorLog, ProcessingJob
 from videos.serializers import JobSummarySerializer
 
 
 class JobCreateSerializer(serializers.Serializer):
-    model = serializers.CharField(required=False, allow_blank=True, help_text="A registered model's name")
-    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False, default=1)
-    start_frame = serializers.IntegerField(min_value=0, required=False, default=0)
-    end_frame = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None)
+    model = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="A registered model's name"
+    )
+    frame_step = column_integer_field(ProcessingJob, "frame_step", min_value=1, max_value=10_000, default=1)
+    start_frame = column_integer_field(ProcessingJob, "start_frame", required=False, default=0)
+    end_frame = column_integer_field(ProcessingJob, "end_frame", required=False, allow_null=True, default=None)
     max_fps = serializers.FloatField(min_value=0.01, max_value=1000, required=False, allow_null=True, default=None)
     track = serializers.BooleanField(required=False, default=False)
 
@@ -127,13 +130,13 @@ class DetectorModelCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     version = serializers.CharField(max_length=50, default="1")
     weights = serializers.FileField(help_text="PyTorch weights (.pt)")
-    input_size = serializers.IntegerField(min_value=32, max_value=4096, default=640)
+    input_size = column_integer_field(DetectorModel, "input_size", min_value=32, max_value=4096, default=640)
     is_default = serializers.BooleanField(default=False)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class DetectorModelUpdateSerializer(serializers.Serializer):
-    input_size = serializers.IntegerField(min_value=32, max_value=4096, required=False)
+    input_size = column_integer_field(DetectorModel, "input_size", min_value=32, max_value=4096, required=False)
     is_default = serializers.BooleanField(required=False)
     description = serializers.CharField(required=False, allow_blank=True)
 

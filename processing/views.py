@@ -2,11 +2,12 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
+from mediaplatform.api.parsers import BoundedJSONParser
 from processing.annotations import AnnotationError
 from processing.exports import EXPORTERS
 from processing.models import DetectorModel, ProcessingJob
@@ -29,6 +30,7 @@ from processing.serializers import (
 )
 from processing.services.evaluation import evaluation_request
 from processing.services.jobs import (
+    DELETED,
     JobOptions,
     JobRefused,
     job_cancel,
@@ -41,7 +43,6 @@ from processing.services.reference_import import ReferenceTooLarge, reference_im
 from processing.services.registry import ModelRefused, detector_model_create, detector_model_update
 from videos.models import Video
 from videos.permissions import IsStaffForWrites, RoleAccess
-from videos.selectors import video_get_for_user
 from videos.serializers import DetectionSerializer, VideoDetailSerializer
 from videos.views import video_for_request
 
@@ -54,6 +55,8 @@ def _job_or_404(request, job_id) -> ProcessingJob:
 
 
 def _conflict(refused: JobRefused) -> ApiError:
+    if refused.state == DELETED:
+        return ApiError(status_code=410, code="gone", message=refused.message)
     return ApiError(
         status_code=409,
         code="invalid_transition",
@@ -77,7 +80,8 @@ class VideoActionView(APIView):
             self.act(request, video)
         except JobRefused as refused:
             raise _conflict(refused)
-        video = video_get_for_user(user=request.user, video_id=video_id)
+        # A delete may have landed since the action: answer 410 then, not a crash.
+        video = video_for_request(request, video_id)
         return Response(VideoDetailSerializer(video).data, status=self.success_status)
 
 
@@ -222,7 +226,7 @@ class DetectorModelListCreateView(generics.ListAPIView):
 class DetectorModelDetailView(generics.RetrieveAPIView):
     serializer_class = DetectorModelSerializer
     permission_classes = [RoleAccess, IsStaffForWrites]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
     queryset = DetectorModel.objects.all()
     lookup_url_kwarg = "model_id"
 

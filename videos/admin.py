@@ -1,6 +1,8 @@
+import uuid
+
 from django.contrib import admin, messages
 from django.db import models
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -170,7 +172,11 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         """The change page's buttons: POST one transition, then back to the page with what happened."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        video = get_object_or_404(Video, pk=object_id)
+        try:
+            video_id = uuid.UUID(object_id)
+        except ValueError:  # the URL takes any path; an id that is no UUID names no video
+            raise Http404("No such video.")
+        video = get_object_or_404(Video, pk=video_id)
         if not self.has_change_permission(request, video):
             messages.error(request, "You may not change this video.")
         elif action not in TRANSITIONS:

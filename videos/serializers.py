@@ -1,6 +1,10 @@
+from datetime import timedelta
+
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mediaplatform.api.fields import column_integer_field
 from processing.models import Detection, JobStage, ProcessingErrorLog, ProcessingJob
 from videos.models import Video, VideoStateTransition
 from videos.models_access import ApiKey
@@ -10,7 +14,7 @@ from videos.selectors import video_latest_job
 class VideoUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, use_url=False)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+    frame_step = column_integer_field(ProcessingJob, "frame_step", min_value=1, max_value=10_000, required=False)
 
 
 class VideoCreateSerializer(serializers.Serializer):
@@ -19,7 +23,7 @@ class VideoCreateSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
     source_url = serializers.CharField(required=False, max_length=2000, help_text="http(s) URL of a video to fetch")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+    frame_step = column_integer_field(ProcessingJob, "frame_step", min_value=1, max_value=10_000, required=False)
 
 
 class StateTransitionSerializer(serializers.ModelSerializer):
@@ -90,6 +94,7 @@ class VideoListSerializer(serializers.ModelSerializer):
             "title",
             "original_filename",
             "state",
+            "cancelled_at",
             "current_stage",
             "progress_percentage",
             "objects_detected_count",
@@ -192,12 +197,26 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
         read_only_fields = fields
 
 
+STATS_DEFAULT_WINDOW = timedelta(hours=24)
+
+
 class StatsQuerySerializer(serializers.Serializer):
+    """The window [from, to): validated_data always holds both, the defaults filled in."""
+
     # "from"/"to" are Python keywords: declared below under their query names.
     def validate(self, attrs):
-        if attrs.get("from") and attrs.get("to") and attrs["from"] >= attrs["to"]:
+        created_to = attrs.get("to") or timezone.now()
+        created_from = attrs.get("from")
+        if created_from is None:
+            try:
+                created_from = created_to - STATS_DEFAULT_WINDOW
+            except OverflowError:  # `to` within a day of the year 1: the default window would start before it
+                raise serializers.ValidationError(
+                    {"to": "to is too early for the default 24-hour window before it; give from as well."}
+                )
+        if created_from >= created_to:
             raise serializers.ValidationError({"to": "to must come after from."})
-        return attrs
+        return {"from": created_from, "to": created_to}
 
 
 StatsQuerySerializer._declared_fields["from"] = serializers.DateTimeField(

@@ -2,11 +2,12 @@ import logging
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
+from mediaplatform.api.parsers import BoundedJSONParser
 from videos.filters import VideoListFilterSerializer, video_filter
 from videos.models import Video
 from videos.selectors import (
@@ -52,7 +53,7 @@ def rejected(exc: VideoRejected) -> ApiError:
 
 class VideoListCreateView(generics.ListAPIView):
     serializer_class = VideoListSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     def get_queryset(self):
         filters = VideoListFilterSerializer(data=self.request.query_params)
@@ -99,7 +100,7 @@ class VideoListCreateView(generics.ListAPIView):
         except VideoRejected as exc:
             logger.info("video creation by %s refused: %s", request.user.pk, exc.code)
             raise rejected(exc)
-        body = VideoDetailSerializer(video_get_for_user(user=request.user, video_id=video.pk)).data
+        body = VideoDetailSerializer(video_for_request(request, video.pk)).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -140,15 +141,8 @@ class StatsView(APIView):
 
     @extend_schema(parameters=[StatsQuerySerializer], responses={200: StatsSerializer})
     def get(self, request):
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         query = StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        created_to = query.validated_data.get("to") or timezone.now()
-        created_from = query.validated_data.get("from") or created_to - timedelta(hours=24)
-        if created_from >= created_to:
-            raise ApiError(status_code=400, code="invalid", message="from must come before to.")
-        stats = video_stats(user=request.user, created_from=created_from, created_to=created_to)
+        window = query.validated_data
+        stats = video_stats(user=request.user, created_from=window["from"], created_to=window["to"])
         return Response(StatsSerializer(stats).data)

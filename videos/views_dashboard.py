@@ -6,7 +6,8 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from processing.models import RecoveryStrategy
+from mediaplatform.api.fields import bounded_integer, column_integer_range
+from processing.models import Detection, RecoveryStrategy
 from processing.services.jobs import video_allowed_actions
 from videos.filters import VideoListFilterSerializer, video_filter
 from videos.models import Video, WorkflowState
@@ -20,6 +21,7 @@ from videos.selectors_dashboard import (
 )
 
 EXPORT_FORMATS = ["coco", "yolo", "mot"]
+FRAME_INDEX_RANGE = column_integer_range(Detection, "frame_index")
 
 
 @login_required
@@ -85,12 +87,9 @@ def _bad_request(message: str) -> JsonResponse:
 def video_detections(request, video_id):
     """Detections packed per frame for the player: `?start=<frame>&job=<run id>`; follow `next_frame`."""
     video = _video_or_404(request, video_id)
-    try:
-        start = int(request.GET.get("start", "0"))
-        if start < 0:
-            raise ValueError
-    except ValueError:
-        return _bad_request("start must be a frame index (an integer >= 0).")
+    start = bounded_integer(request.GET.get("start", "0"), FRAME_INDEX_RANGE)
+    if start is None:
+        return _bad_request(f"start must be a frame index (an integer from 0 to {FRAME_INDEX_RANGE[1]}).")
     try:
         job = detection_job_for_video(video=video, job_id=request.GET.get("job") or None)
     except ValidationError:

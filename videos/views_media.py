@@ -18,7 +18,16 @@ from videos.models import Video
 from videos.selectors_dashboard import video_file_for_user
 
 BLOCK_SIZE = 256 * 1024
-_RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+_RANGE = re.compile(r"^\s*([0-9]*)\s*-\s*([0-9]*)\s*$")
+# A position written with more digits than this is past the end of any file: it is read as BEYOND_ANY_FILE
+# rather than converted (int() of thousands of digits is slow, and past 4,300 digits raises ValueError).
+_MAX_POSITION_DIGITS = 19
+BEYOND_ANY_FILE = 10**_MAX_POSITION_DIGITS
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= _MAX_POSITION_DIGITS else BEYOND_ANY_FILE
 
 
 class RangeNotSatisfiable(Exception):
@@ -40,12 +49,12 @@ def parse_byte_range(header: str, size: int) -> tuple[int, int] | None:
         raise RangeNotSatisfiable
     first, last = match.groups()
     if first == "":  # the last N bytes
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             raise RangeNotSatisfiable
         return max(size - length, 0), size - 1
-    first = int(first)
-    last = size - 1 if last == "" else min(int(last), size - 1)
+    first = _position(first)
+    last = size - 1 if last == "" else min(_position(last), size - 1)
     if first >= size or last < first:
         raise RangeNotSatisfiable
     return first, last

@@ -6,8 +6,12 @@ HEAD   /api/v1/uploads/<id>/   -> 200, Upload-Offset, Upload-Length
 GET    /api/v1/uploads/<id>/   -> 200 {"id", "offset", "size", "filename"}
 PATCH  /api/v1/uploads/<id>/   Upload-Offset: N, Content-Type: application/offset+octet-stream, the bytes
                                -> 204 with the new Upload-Offset, or 201 with the video once complete;
-                                  409 {"details": {"offset"}} when N is not where the data ends
+                                  409 {"details": {"offset"}} when N is not where the data ends, or while
+                                  another request writes to the session (upload_busy);
+                                  429 with Retry-After when the video is refused for now: the bytes are
+                                  kept, and an empty PATCH at the final offset finishes it later
 DELETE /api/v1/uploads/<id>/   -> 204
+POST beyond the user's open sessions or declared bytes -> 429 with Retry-After.
 """
 
 import re
@@ -15,12 +19,14 @@ import re
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import BaseParser, FormParser, JSONParser
+from rest_framework.parsers import BaseParser, FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
-from videos.selectors import video_get_for_user
+from mediaplatform.api.fields import column_integer_field
+from mediaplatform.api.parsers import BoundedJSONParser
+from processing.models import ProcessingJob
 from videos.serializers import VideoDetailSerializer
 from videos.services.chunked_upload import (
     UploadRefused,
@@ -30,7 +36,7 @@ from videos.services.chunked_upload import (
     chunked_upload_start,
 )
 from videos.services.creation import VideoRejected
-from videos.views import rejected
+from videos.views import rejected, video_for_request
 
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"  # tus's; application/octet-stream is taken too
 CHUNK_CONTENT_TYPES = {CHUNK_CONTENT_TYPE, "application/octet-stream"}
@@ -53,7 +59,7 @@ class UploadStartSerializer(serializers.Serializer):
     filename = serializers.CharField(max_length=1000)
     size = serializers.IntegerField(min_value=1, required=False, help_text="Bytes; or the Upload-Length header")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+    frame_step = column_integer_field(ProcessingJob, "frame_step", min_value=1, max_value=10_000, required=False)
 
 
 class UploadSessionSerializer(serializers.Serializer):
@@ -66,7 +72,9 @@ class UploadSessionSerializer(serializers.Serializer):
 
 def _refused(exc: UploadRefused) -> ApiError:
     details = {"offset": exc.offset} if exc.offset is not None else {}
-    return ApiError(status_code=exc.status_code, code=exc.code, message=exc.message, details=details)
+    return ApiError(
+        status_code=exc.status_code, code=exc.code, message=exc.message, details=details, retry_after=exc.retry_after
+    )
 
 
 def _header_int(request, name: str) -> int | None:
@@ -89,7 +97,7 @@ def _body(session, request) -> dict:
 
 
 class UploadListView(APIView):
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [BoundedJSONParser, FormParser]
 
     @extend_schema(request=UploadStartSerializer, responses={201: UploadSessionSerializer})
     def post(self, request):
@@ -169,7 +177,7 @@ class UploadDetailView(APIView):
             response = Response(status=status.HTTP_204_NO_CONTENT)
             response["Upload-Offset"] = str(session.offset)
             return response
-        body = VideoDetailSerializer(video_get_for_user(user=request.user, video_id=video.pk)).data
+        body = VideoDetailSerializer(video_for_request(request, video.pk)).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Upload-Offset": str(session.offset)})
 
     @extend_schema(responses={204: None})

@@ -1,7 +1,11 @@
 """What every reference-annotation parser shares: the boxes it yields, its error, the frame checks."""
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
+
+from mediaplatform.api.fields import column_integer_range
+from processing.models import Detection
 
 
 class AnnotationError(ValueError):
@@ -68,6 +72,14 @@ class ParsedReference:
 MAX_BOXES = 500_000
 
 
+# What the Detection columns hold: a frame index or track id past these cannot be stored.
+FRAME_INDEX_RANGE = column_integer_range(Detection, "frame_index")
+TRACK_ID_RANGE = column_integer_range(Detection, "track_id")
+CLASS_NAME_MAX_LENGTH = Detection._meta.get_field("class_name").max_length
+# Ids that only link entries within the file (COCO image, category and annotation ids): 32-bit, as COCO's are.
+ID_RANGE = (-(2**31), 2**31 - 1)
+
+
 def is_integer(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -79,6 +91,12 @@ def is_number(value) -> bool:
 def check_frame(frame_index: int, geometry: FrameGeometry, *, where: str, line=None, path="") -> None:
     if frame_index < 0:
         raise AnnotationError(f"{where}: frame {frame_index} is before the first frame.", line=line, path=path)
+    if frame_index > FRAME_INDEX_RANGE[1]:
+        raise AnnotationError(
+            f"{where}: frame index {frame_index} is past the largest frame index ({FRAME_INDEX_RANGE[1]}).",
+            line=line,
+            path=path,
+        )
     if geometry.frame_count is not None and frame_index >= geometry.frame_count:
         raise AnnotationError(
             f"{where}: frame index {frame_index} is past the video's last frame "
@@ -102,6 +120,8 @@ def place_box(
             f"{where}: width and height must be positive, got {width:g} × {height:g}.", line=line, path=path
         )
     x1, y1, x2, y2 = x, y, x + width, y + height
+    if not (math.isfinite(x2) and math.isfinite(y2)):
+        raise AnnotationError(f"{where}: the box's far corner is too large a number to store.", line=line, path=path)
     if not geometry.width or not geometry.height:
         return (x1, y1, x2, y2), False
     cx1, cy1 = max(0.0, x1), max(0.0, y1)
@@ -120,3 +140,37 @@ def place_box(
 def check_box_count(parsed: ParsedReference) -> None:
     if len(parsed.boxes) > MAX_BOXES:
         raise AnnotationError(f"The file holds more than {MAX_BOXES:,} boxes; split the video or the reference.")
+
+
+def integer_in_range(value, bounds: tuple[int, int]) -> bool:
+    return is_integer(value) and bounds[0] <= value <= bounds[1]
+
+
+def described_number(text: str) -> str:
+    """A number as an error message quotes it: long ones shortened, so the message stays readable."""
+    return text if len(text) <= 24 else f"{text[:12]}…{text[-4:]} ({len(text):,} digits)"
+
+
+def is_printable_in_a_line(character: str) -> bool:
+    """False for control and other non-printing characters (Unicode category C) and line or paragraph
+    separators (Zl, Zp): a class name holding one would split the YOLO export's one-name-per-line classes.txt,
+    and PostgreSQL refuses NUL in text."""
+    category = unicodedata.category(character)
+    return category[0] != "C" and category not in ("Zl", "Zp")
+
+
+def clean_class_name(raw: str, *, where: str, line=None, path="", field_name="name") -> str:
+    """A class name as stored: the characters that break a line or do not print removed."""
+    name = "".join(ch for ch in unicodedata.normalize("NFC", raw) if is_printable_in_a_line(ch)).strip()
+    if not name:
+        raise AnnotationError(
+            f"{where}: the class name must have visible characters.", line=line, path=path, field=field_name
+        )
+    if len(name) > CLASS_NAME_MAX_LENGTH:
+        raise AnnotationError(
+            f"{where}: the class name is {len(name):,} characters long; at most {CLASS_NAME_MAX_LENGTH} are kept.",
+            line=line,
+            path=path,
+            field=field_name,
+        )
+    return name

@@ -11,18 +11,28 @@
 """
 
 import csv
-import json
 import math
+import re
 
+from mediaplatform.json_input import JSONInputRefused, json_loads_bounded
 from processing.annotations.common import (
+    FRAME_INDEX_RANGE,
+    ID_RANGE,
+    TRACK_ID_RANGE,
     AnnotationError,
     FrameGeometry,
     ParsedReference,
     ReferenceBox,
     check_box_count,
     check_frame,
+    clean_class_name,
+    described_number,
     place_box,
 )
+
+# The largest value each integer column may hold: frames are 1-based here, 0-based in the Detection column.
+_LARGEST = {"frame": FRAME_INDEX_RANGE[1] + 1, "id": TRACK_ID_RANGE[1], "class": ID_RANGE[1]}
+_CLASS_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
 
 _COLUMNS = ("frame", "id", "left", "top", "width", "height", "conf", "class")
 
@@ -34,23 +44,34 @@ def parse_class_list(text: str) -> dict[int, str]:
         raise AnnotationError("`classes` is empty.", field="classes")
     if text.startswith("{"):
         try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AnnotationError(f"`classes` is not valid JSON: {exc.msg}.", field="classes") from exc
+            raw = json_loads_bounded(text)
+        except JSONInputRefused as exc:
+            raise AnnotationError(f"`classes`: {exc.message}", field="classes") from exc
+        if not isinstance(raw, dict):
+            raise AnnotationError('`classes` must be a JSON object {"1": "name"} or comma-separated names.')
         classes: dict[int, str] = {}
         for key, name in raw.items():
-            try:
-                number = int(key)
-            except ValueError:
-                raise AnnotationError(f"`classes`: {key!r} is not a class number.", field="classes")
+            if not _CLASS_NUMBER.fullmatch(key):
+                raise AnnotationError(f"`classes`: {key[:40]!r} is not a class number.", field="classes")
+            digits = key.strip().lstrip("+-").lstrip("0")
+            if len(digits) > len(str(ID_RANGE[1])) or not ID_RANGE[0] <= int(key) <= ID_RANGE[1]:
+                raise AnnotationError(
+                    f"`classes`: class number {described_number(key.strip())} is out of range "
+                    f"({ID_RANGE[0]} to {ID_RANGE[1]}).",
+                    field="classes",
+                )
+            number = int(key)
             if not isinstance(name, str) or not name.strip():
                 raise AnnotationError(f"`classes`: class {number} needs a non-empty name.", field="classes")
-            classes[number] = name.strip()
+            classes[number] = clean_class_name(name, where=f"`classes`: class {number}", field_name="classes")
         return classes
     names = [name.strip() for name in text.split(",")]
     if any(not name for name in names):
         raise AnnotationError("`classes`: a name is empty (two commas in a row, or a trailing comma).", field="classes")
-    return {number: name for number, name in enumerate(names, start=1)}
+    return {
+        number: clean_class_name(name, where=f"`classes`: class {number}", field_name="classes")
+        for number, name in enumerate(names, start=1)
+    }
 
 
 def _integer(value: str, column: str, line: int) -> int:
@@ -58,11 +79,17 @@ def _integer(value: str, column: str, line: int) -> int:
         number = float(value)
     except ValueError:
         raise AnnotationError(
-            f"line {line}: `{column}` must be a whole number, got {value!r}.", line=line, field=column
+            f"line {line}: `{column}` must be a whole number, got {value[:40]!r}.", line=line, field=column
         )
     if not math.isfinite(number) or number != int(number):
         raise AnnotationError(
-            f"line {line}: `{column}` must be a whole number, got {value!r}.", line=line, field=column
+            f"line {line}: `{column}` must be a whole number, got {value[:40]!r}.", line=line, field=column
+        )
+    if abs(number) > _LARGEST[column]:
+        raise AnnotationError(
+            f"line {line}: `{column}` {described_number(value)} is out of range (at most {_LARGEST[column]}).",
+            line=line,
+            field=column,
         )
     return int(number)
 
@@ -73,7 +100,7 @@ def _number(value: str, column: str, line: int) -> float:
     except ValueError:
         number = math.nan
     if not math.isfinite(number):
-        raise AnnotationError(f"line {line}: `{column}` must be a number, got {value!r}.", line=line, field=column)
+        raise AnnotationError(f"line {line}: `{column}` must be a number, got {value[:40]!r}.", line=line, field=column)
     return number
 
 

@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Iterator
 from itertools import groupby
 
+from processing.annotations.common import is_printable_in_a_line
 from processing.exports.common import FLUSH_BYTES, frame_size, job_class_names, job_detection_rows
 from processing.models import ProcessingJob
 
@@ -53,10 +54,17 @@ def _unseekable(sink: _Sink):
     return Stream()
 
 
+def one_line_name(name: str, class_id: int) -> str:
+    """The class name as classes.txt can hold it, one name per line: rows stored before imports cleaned their
+    names, or a model's own names, may hold a newline or another character that breaks a line."""
+    cleaned = "".join(ch for ch in name if is_printable_in_a_line(ch)).strip()
+    return cleaned or f"class_{class_id}"
+
+
 def yolo_export(job: ProcessingJob) -> Iterator[bytes]:
     width, height = frame_size(job)
     width, height = width or 1, height or 1
-    names = job_class_names(job)
+    names = {class_id: one_line_name(name, class_id) for class_id, name in job_class_names(job).items()}
     sink = _Sink()
     with zipfile.ZipFile(_unseekable(sink), mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(

@@ -2,22 +2,35 @@
 
 Each one gets a clear 4xx with a message, or is accepted and ends `failed` (or
 `completed`, where the content really is a video) with a readable reason:
-never a 5xx, never a video left in a live state, never a file outside the media folder.
+never a 5xx, never a video left in a live state, never a file outside the media folder. Resumable upload
+sessions too: absurd sizes, requests racing on threads, per-user caps, and a finished upload refused for now.
 """
 
+import fcntl
+import io
 import random
 import struct
+import threading
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from rest_framework.test import APIClient
 
 from processing.models import ProcessingJob
+from tests.factories import UserFactory, VideoFactory
 from tests.processing.running import settle
 from tests.videofiles import write_audio_only, write_test_video
 from videos.models import LIVE_STATES, Video
+from videos.services.chunked_upload import (
+    UploadRefused,
+    chunked_upload_append,
+    chunked_upload_cancel,
+    chunked_upload_start,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -212,3 +225,180 @@ def test_a_chunk_declaring_more_than_the_session_is_refused(api_client):
         session["url"], b"\x00", content_type="application/offset+octet-stream", headers={"Upload-Offset": "9" * 19}
     )
     assert far.status_code == 409 and "offset" in far.json()["error"]["details"]
+
+
+# Resumable uploads raced, capped and refused for now ------------------------------------------------------------
+
+
+def start_session(client, size: int):
+    response = client.post("/api/v1/uploads/", {"filename": "clip.mp4", "size": size}, format="json")
+    assert response.status_code == 201, response.content[:300]
+    return response.json()
+
+
+def send_chunk(client, url: str, offset: int, chunk: bytes):
+    return client.patch(
+        url, chunk, content_type="application/offset+octet-stream", headers={"Upload-Offset": str(offset)}
+    )
+
+
+class HeldChunk:
+    """A chunk whose bytes arrive only when the test says so: the append holding the session meanwhile."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def read(self, size: int) -> bytes:
+        self.reading.set()
+        # Generous: only reached when the code under test blocks instead of refusing the other request.
+        self.release.wait(timeout=20)
+        data, self.data = self.data[:size], self.data[size:]
+        return data
+
+
+def in_thread(function, **kwargs) -> tuple[threading.Thread, dict]:
+    """Run a service call on its own thread (and database connection); its result or exception lands in the dict."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = function(**kwargs)
+        except Exception as exc:  # the test asserts on whatever happened
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_cancel_racing_an_append_is_refused_instead_of_removing_the_bytes_being_written():
+    owner = UserFactory()
+    session = chunked_upload_start(owner=owner, filename="clip.mp4", size=100)
+    chunk = HeldChunk(b"x" * 40)
+    writer, written = in_thread(
+        chunked_upload_append, owner=owner, upload_id=session.id, offset=0, read=chunk.read, length=40
+    )
+    assert chunk.reading.wait(timeout=30)
+
+    with pytest.raises(UploadRefused) as busy:
+        chunked_upload_cancel(owner=owner, upload_id=session.id)
+    chunk.release.set()
+    writer.join()
+
+    assert (busy.value.status_code, busy.value.code) == (409, "upload_busy")
+    assert "error" not in written, written
+    appended, video = written["result"]
+    assert appended.offset == 40 and video is None
+    chunked_upload_cancel(owner=owner, upload_id=session.id)  # its turn now
+    with pytest.raises(UploadRefused) as gone:
+        chunked_upload_append(owner=owner, upload_id=session.id, offset=40, read=io.BytesIO(b"y").read, length=1)
+    assert gone.value.status_code == 404
+
+
+def test_two_appends_racing_for_the_last_byte_make_one_video(video_path):
+    owner = UserFactory()
+    content = video_path.read_bytes()
+    session = chunked_upload_start(owner=owner, filename="clip.mp4", size=len(content))
+    chunked_upload_append(
+        owner=owner, upload_id=session.id, offset=0, read=io.BytesIO(content[:-1]).read, length=len(content) - 1
+    )
+    last = HeldChunk(content[-1:])
+    first, finished = in_thread(
+        chunked_upload_append, owner=owner, upload_id=session.id, offset=len(content) - 1, read=last.read, length=1
+    )
+    assert last.reading.wait(timeout=30)
+
+    refusals = []
+    for offset, chunk in ((len(content) - 1, content[-1:]), (len(content), b"")):  # the same byte; a bare finish
+        with pytest.raises(UploadRefused) as refused:
+            chunked_upload_append(
+                owner=owner, upload_id=session.id, offset=offset, read=io.BytesIO(chunk).read, length=len(chunk)
+            )
+        refusals.append((refused.value.status_code, refused.value.code))
+    last.release.set()
+    first.join()
+
+    assert refusals == [(409, "upload_busy"), (409, "upload_busy")]
+    assert "error" not in finished, finished
+    _session, video = finished["result"]
+    assert video is not None and video.file.read() == content
+    with pytest.raises(UploadRefused) as gone:
+        chunked_upload_append(owner=owner, upload_id=session.id, offset=len(content), read=io.BytesIO().read, length=0)
+    assert gone.value.status_code == 404
+    assert Video.objects.filter(owner=owner).count() == 1
+    settle(video.jobs.get().pk)  # a live worker of the suite may have taken it: it ends before the test does
+
+
+def test_requests_while_another_holds_the_session_get_409_and_change_nothing(api_client, settings):
+    session = start_session(api_client, 10)
+    assert send_chunk(api_client, session["url"], 0, b"abcd").status_code == 204
+    lock_path = Path(settings.MEDIA_ROOT) / "uploads" / session["id"] / "lock"
+    with open(lock_path) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as an append in another process holds it
+        cancelled = api_client.delete(session["url"])
+        appended = send_chunk(api_client, session["url"], 4, b"efgh")
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+    for response in (cancelled, appended):
+        assert response.status_code == 409, response.content[:300]
+        assert response.json()["error"]["code"] == "upload_busy" and response["Retry-After"]
+        assert response.json()["error"]["details"]["offset"] == 4
+    assert api_client.head(session["url"])["Upload-Offset"] == "4"
+    assert send_chunk(api_client, session["url"], 4, b"efgh").status_code == 204
+
+
+def test_open_upload_sessions_are_capped_per_user(api_client, settings):
+    settings.UPLOAD_MAX_OPEN_SESSIONS_PER_USER = 2
+    settings.UPLOAD_MAX_OPEN_BYTES_PER_USER = 1000
+    sessions = Path(settings.MEDIA_ROOT) / "uploads"
+    first = start_session(api_client, 100)
+    start_session(api_client, 100)
+    before = set(sessions.iterdir())
+
+    third = api_client.post("/api/v1/uploads/", {"filename": "c.mp4", "size": 100}, format="json")
+
+    assert third.status_code == 429 and int(third["Retry-After"]) > 0
+    assert third.json()["error"]["code"] == "too_many_uploads" and third.json()["error"]["message"]
+    assert set(sessions.iterdir()) == before
+    other = APIClient()
+    other.force_authenticate(UserFactory())
+    assert other.post("/api/v1/uploads/", {"filename": "c.mp4", "size": 100}, format="json").status_code == 201
+    assert api_client.delete(first["url"]).status_code == 204
+    start_session(api_client, 100)
+
+
+def test_the_bytes_open_upload_sessions_declare_are_capped_per_user(api_client, settings):
+    settings.UPLOAD_MAX_OPEN_BYTES_PER_USER = 1000
+    start_session(api_client, 600)
+    too_much = api_client.post("/api/v1/uploads/", {"filename": "c.mp4", "size": 401}, format="json")
+    assert too_much.status_code == 429 and too_much["Retry-After"]
+    assert "1,000" in too_much.json()["error"]["message"]
+    start_session(api_client, 400)
+
+
+def test_a_finished_upload_refused_for_now_is_kept_and_finished_after_retry_after(api_client, settings, video_path):
+    settings.VIDEO_MAX_IN_FLIGHT_PER_USER = 1
+    waiting = VideoFactory(owner=api_client.user, workflow_state="processing")
+    content = video_path.read_bytes()
+    session = start_session(api_client, len(content))
+
+    refused = send_chunk(api_client, session["url"], 0, content)
+
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0, refused.content[:300]
+    error = refused.json()["error"]
+    assert error["code"] == "too_many_in_flight" and error["details"]["offset"] == len(content)
+    assert f"Upload-Offset: {len(content)}" in error["message"]
+    assert api_client.head(session["url"])["Upload-Offset"] == str(len(content))
+    assert list(Video.objects.filter(owner=api_client.user)) == [waiting]
+    assert send_chunk(api_client, session["url"], len(content), b"").status_code == 429  # still full
+
+    Video.objects.filter(pk=waiting.pk).update(workflow_state="completed")
+    finished = send_chunk(api_client, session["url"], len(content), b"")
+
+    assert finished.status_code == 201, finished.content[:300]
+    assert Video.objects.get(pk=finished.json()["id"]).file.read() == content
+    assert api_client.head(session["url"]).status_code == 404

@@ -1,12 +1,20 @@
 """Resumable uploads in chunks (a small tus-like protocol), state kept on disk.
 
 Each upload session is a folder MEDIA_ROOT/uploads/<id>/ with `session.json` (owner, file name, declared
-size, title, frame step, creation time) and `data`, the bytes received so far. The offset is the size of
-`data` on disk, so whatever reached the disk counts and nothing else: after a dropped connection the
-client asks for the offset (HEAD) and sends the rest from there. Appends to one session are serialised
-with an exclusive lock on the folder's `lock` file, so two clients can never interleave bytes. When the
-last byte arrives, the assembled file goes through `video_create` like any upload, and the folder is removed.
-Sessions untouched for UPLOAD_SESSION_MAX_AGE are removed by `chunked_upload_sweep`.
+size, title, frame step, creation time), `data`, the bytes received so far, and `lock`. The offset is the
+size of `data` on disk, so whatever reached the disk counts and nothing else: after a dropped connection the
+client asks for the offset (HEAD) and sends the rest from there.
+
+Every change to a session (an append, the finish, a cancel, the sweep) happens under an exclusive lock on its
+`lock` file, taken without waiting: a second request while one holds it is refused with 409 `upload_busy`
+instead of interleaving bytes, or removing the folder under an append that is still writing. Whoever holds
+the lock reads the session again first, so a request that lost the race to a finish or a cancel finds it
+gone (404). When the last byte arrives, the assembled file goes through `video_create` like any upload and
+the folder is removed, still under the lock. A finished upload refused for now (429, the owner's in-flight
+limit) is kept: the client finishes it after Retry-After with an empty PATCH at the final offset.
+
+Each user may hold UPLOAD_MAX_OPEN_SESSIONS_PER_USER sessions declaring UPLOAD_MAX_OPEN_BYTES_PER_USER bytes
+in all. Sessions untouched for UPLOAD_SESSION_MAX_AGE are removed by `chunked_upload_sweep`.
 """
 
 import fcntl
@@ -17,7 +25,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +33,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
+from django.db import connection, transaction
 
 from videos.models import Video
 from videos.services.creation import VideoRejected, clean_filename, video_create
@@ -34,17 +43,30 @@ logger = logging.getLogger(__name__)
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 UPLOAD_SESSION_MAX_AGE = 24 * 3600
 _BLOCK = 1024 * 1024
+# A namespace for the per-owner advisory lock that makes counting a user's sessions and opening one atomic.
+_SESSIONS_LOCK_CLASS = 0x5550  # "UP"
+# A request that finds the session busy may try again at once: the other one is mid-chunk.
+_BUSY_RETRY_AFTER_SECONDS = 1
 
 
 class UploadRefused(Exception):
     """A request about an upload session refused; `status_code` is the HTTP answer."""
 
-    def __init__(self, *, code: str, message: str, status_code: int = 400, offset: int | None = None):
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        status_code: int = 400,
+        offset: int | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status_code = status_code
         self.offset = offset
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -68,18 +90,77 @@ def _root() -> Path:
     return Path(settings.MEDIA_ROOT) / "uploads"
 
 
+def _missing() -> UploadRefused:
+    return UploadRefused(
+        code="not_found", message="No such upload (it may have been finished, cancelled or expired).", status_code=404
+    )
+
+
 def _folder(upload_id: str) -> Path:
     try:
         canonical = str(uuid.UUID(str(upload_id)))
     except ValueError:
-        raise UploadRefused(code="not_found", message="No such upload.", status_code=404)
+        raise _missing()
     return _root() / canonical
+
+
+def _session_folders() -> Iterator[Path]:
+    if not _root().exists():
+        return
+    for folder in _root().iterdir():
+        try:
+            uuid.UUID(folder.name)
+        except ValueError:
+            continue
+        yield folder
+
+
+def _read_session(folder: Path) -> UploadSession:
+    """The session stored in `folder` with its current offset; OSError or ValueError when it is gone."""
+    values = json.loads((folder / "session.json").read_text())
+    offset = (folder / "data").stat().st_size
+    return UploadSession(**values, offset=offset)
+
+
+def _admit_session(*, owner: AbstractBaseUser, size: int) -> None:
+    """Refuse a new session (429) while the owner's open ones reach the session or declared-bytes limit."""
+    max_sessions = settings.UPLOAD_MAX_OPEN_SESSIONS_PER_USER
+    max_bytes = settings.UPLOAD_MAX_OPEN_BYTES_PER_USER
+    if not max_sessions and not max_bytes:
+        return
+    open_sizes = []
+    for folder in _session_folders():
+        try:
+            session = _read_session(folder)
+        except (OSError, ValueError, TypeError):
+            continue  # finished or cancelled meanwhile
+        if session.owner_id == owner.pk:
+            open_sizes.append(session.size)
+    if max_sessions and len(open_sizes) >= max_sessions:
+        message = (
+            f"You already have {len(open_sizes)} resumable uploads open (the limit is {max_sessions}); "
+            "finish or cancel one (DELETE its URL), or wait for abandoned ones to expire."
+        )
+    elif max_bytes and sum(open_sizes) + size > max_bytes:
+        message = (
+            f"Your open resumable uploads declare {sum(open_sizes):,} bytes; {size:,} more would pass the limit "
+            f"of {max_bytes:,}. Finish or cancel one first."
+        )
+    else:
+        return
+    logger.warning("upload session refused for user %s: %s open, %s bytes", owner.pk, len(open_sizes), sum(open_sizes))
+    raise UploadRefused(
+        code="too_many_uploads",
+        message=message,
+        status_code=429,
+        retry_after=settings.UPLOAD_SESSIONS_RETRY_AFTER_SECONDS,
+    )
 
 
 def chunked_upload_start(
     *, owner: AbstractBaseUser, filename: str, size: int, title: str = "", frame_step: int | None = None
 ) -> UploadSession:
-    """Open a session for `size` bytes; nothing is stored but the session file."""
+    """Open a session for `size` bytes; nothing is stored but the session folder."""
     if size <= 0:
         raise UploadRefused(code="empty_file", message="Upload-Length must be a positive number of bytes.")
     if size > settings.VIDEO_MAX_UPLOAD_BYTES:
@@ -89,18 +170,24 @@ def chunked_upload_start(
             status_code=413,
         )
     chunked_upload_sweep()
-    session = UploadSession(
-        id=str(uuid.uuid4()),
-        owner_id=owner.pk,
-        filename=clean_filename(filename or ""),
-        size=size,
-        title=(title or "")[:255],
-        frame_step=frame_step,
-    )
-    folder = _folder(session.id)
-    folder.mkdir(parents=True)
-    (folder / "data").touch()
-    _write_session(folder, session)
+    with transaction.atomic():
+        # Concurrent starts by one owner are counted one after the other, so none slips past the limits.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SESSIONS_LOCK_CLASS, owner.pk])
+        _admit_session(owner=owner, size=size)
+        session = UploadSession(
+            id=str(uuid.uuid4()),
+            owner_id=owner.pk,
+            filename=clean_filename(filename or ""),
+            size=size,
+            title=(title or "")[:255],
+            frame_step=frame_step,
+        )
+        folder = _folder(session.id)
+        folder.mkdir(parents=True)
+        (folder / "lock").touch()
+        (folder / "data").touch()
+        _write_session(folder, session)
     return session
 
 
@@ -112,25 +199,57 @@ def _write_session(folder: Path, session: UploadSession) -> None:
 
 def chunked_upload_get(*, owner: AbstractBaseUser, upload_id) -> UploadSession:
     """The owner's session with its current offset; another user's reads as missing."""
-    folder = _folder(upload_id)
     try:
-        values = json.loads((folder / "session.json").read_text())
-        offset = (folder / "data").stat().st_size
-    except (OSError, ValueError):
-        raise UploadRefused(code="not_found", message="No such upload.", status_code=404)
-    if values.get("owner_id") != owner.pk:
-        raise UploadRefused(code="not_found", message="No such upload.", status_code=404)
-    return UploadSession(**values, offset=offset)
+        session = _read_session(_folder(upload_id))
+    except (OSError, ValueError, TypeError):
+        raise _missing()
+    if session.owner_id != owner.pk:
+        raise _missing()
+    return session
+
+
+def _open_lock(folder: Path) -> int | None:
+    """A descriptor of the session's lock file, or None when the session folder is gone."""
+    try:
+        return os.open(folder / "lock", os.O_RDWR)
+    except FileNotFoundError:
+        pass
+    if not (folder / "session.json").exists():
+        return None
+    try:  # a session opened before sessions had their lock file from the start
+        return os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        return None
 
 
 @contextmanager
-def _locked(folder: Path):
-    with open(folder / "lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _session_locked(*, owner: AbstractBaseUser, upload_id) -> Iterator[tuple[Path, UploadSession]]:
+    """The owner's session, read under its exclusive lock; 409 `upload_busy` while another request holds it."""
+    chunked_upload_get(owner=owner, upload_id=upload_id)  # another user's session reads as missing, never busy
+    folder = _folder(upload_id)
+    descriptor = _open_lock(folder)
+    if descriptor is None:
+        raise _missing()
+    try:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                offset = (folder / "data").stat().st_size
+            except OSError:
+                offset = None
+            raise UploadRefused(
+                code="upload_busy",
+                message="Another request is writing to this upload; ask for its offset (HEAD) and resume from there.",
+                status_code=409,
+                offset=offset,
+                retry_after=_BUSY_RETRY_AFTER_SECONDS,
+            )
+        # Read under the lock: the request that held it before may have finished or cancelled the upload.
+        session = chunked_upload_get(owner=owner, upload_id=upload_id)
+        yield folder, session
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def chunked_upload_append(
@@ -143,20 +262,16 @@ def chunked_upload_append(
 ) -> tuple[UploadSession, Video | None]:
     """Append `length` bytes, read in blocks from `read`, at `offset`; on the last byte create the video.
 
-    Refuses with 409 (and the current offset) when `offset` is not where the data ends.
-    Returns the session and, when this chunk completed the file, the new video.
+    Refuses with 409 (and the current offset) when `offset` is not where the data ends or another request
+    is writing to the session. Returns the session and, when this chunk completed the file, the new video.
+    An empty chunk at the final offset finishes an upload whose video was refused for now (429).
     """
     if length > MAX_CHUNK_BYTES:
         raise UploadRefused(
             code="chunk_too_large", message=f"A chunk may be at most {MAX_CHUNK_BYTES} bytes.", status_code=413
         )
-    session = chunked_upload_get(owner=owner, upload_id=upload_id)
-    folder = _folder(session.id)
-    with _locked(folder):
-        data_path = folder / "data"
-        if not data_path.exists():
-            raise UploadRefused(code="not_found", message="No such upload.", status_code=404)
-        current = data_path.stat().st_size
+    with _session_locked(owner=owner, upload_id=upload_id) as (folder, session):
+        current = session.offset
         if offset != current:
             raise UploadRefused(
                 code="offset_mismatch",
@@ -170,6 +285,7 @@ def chunked_upload_append(
                 message=f"The chunk goes past the declared Upload-Length of {session.size} bytes.",
                 offset=current,
             )
+        data_path = folder / "data"
         with open(data_path, "ab") as handle:
             remaining = length
             while remaining > 0:
@@ -183,12 +299,11 @@ def chunked_upload_append(
         session.offset = data_path.stat().st_size
         if session.offset < session.size:
             return session, None
-        video = _finish(owner=owner, folder=folder, session=session)
-    shutil.rmtree(folder, ignore_errors=True)
-    return session, video
+        return session, _finish(owner=owner, folder=folder, session=session)
 
 
 def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession) -> Video:
+    """Create the video from the complete file and remove the session (the caller holds its lock)."""
     data_path = folder / "data"
     digest = hashlib.sha256()
     with open(data_path, "rb") as handle:
@@ -198,29 +313,61 @@ def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession) ->
         uploaded = UploadedFile(file=handle, name=session.filename, size=session.size)
         uploaded.sha256 = digest.hexdigest()
         try:
-            return video_create(owner=owner, uploaded_file=uploaded, title=session.title, frame_step=session.frame_step)
-        except VideoRejected:
-            shutil.rmtree(folder, ignore_errors=True)  # the content is refused for good: nothing to resume
-            raise
+            video = video_create(
+                owner=owner, uploaded_file=uploaded, title=session.title, frame_step=session.frame_step
+            )
+        except VideoRejected as exc:
+            if exc.retry_after is None:
+                shutil.rmtree(folder, ignore_errors=True)  # the content is refused for good: nothing to resume
+                raise
+            # Refused for now (too many videos in flight): the bytes stay until the session expires.
+            raise UploadRefused(
+                code=exc.code,
+                message=f"{exc.message} The uploaded file is kept: after Retry-After, send PATCH with "
+                f"Upload-Offset: {session.size} and an empty body to finish it.",
+                status_code=exc.status_code,
+                offset=session.size,
+                retry_after=exc.retry_after,
+            )
+    shutil.rmtree(folder, ignore_errors=True)
+    return video
 
 
 def chunked_upload_cancel(*, owner: AbstractBaseUser, upload_id) -> None:
-    session = chunked_upload_get(owner=owner, upload_id=upload_id)
-    shutil.rmtree(_folder(session.id), ignore_errors=True)
+    with _session_locked(owner=owner, upload_id=upload_id) as (folder, _session):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def chunked_upload_sweep(*, max_age_seconds: float = UPLOAD_SESSION_MAX_AGE) -> int:
-    """Remove sessions whose data has not changed for `max_age_seconds`; returns how many."""
+    """Remove sessions whose data has not changed for `max_age_seconds`; returns how many.
+
+    A session another request holds is in use, whatever its age, and is left alone.
+    """
     removed = 0
     cutoff = time.time() - max_age_seconds
-    if not _root().exists():
-        return 0
-    for folder in _root().iterdir():
-        try:
-            touched = max((folder / name).stat().st_mtime for name in ("session.json", "data"))
-        except (OSError, ValueError):
-            touched = 0
-        if touched < cutoff:
+    for folder in _session_folders():
+        if _last_touched(folder) >= cutoff:
+            continue
+        descriptor = _open_lock(folder)
+        if descriptor is None:  # a folder left without its session file
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
+            continue
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if _last_touched(folder) < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        finally:
+            os.close(descriptor)
     return removed
+
+
+def _last_touched(folder: Path) -> float:
+    try:
+        return max((folder / name).stat().st_mtime for name in ("session.json", "data"))
+    except (OSError, ValueError):
+        return 0
