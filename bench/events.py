@@ -97,11 +97,16 @@ async def _clients_main(config: dict) -> None:
 
     limit = asyncio.Semaphore(100)
 
-    async def open_socket(url: str):
+    async def open_socket(target: str | list):
+        # A bare URL, or [URL, API token]: the token rides in Sec-WebSocket-Protocol, never in the URL.
+        url, token = (target, None) if isinstance(target, str) else target
+        subprotocols = ["mediaplatform", f"token.{token}"] if token else None
         async with limit:
             for attempt in range(5):
                 try:
-                    ws = await connect(url, open_timeout=60, ping_interval=None, max_queue=None)
+                    ws = await connect(
+                        url, open_timeout=60, ping_interval=None, max_queue=None, subprotocols=subprotocols
+                    )
                     break
                 except OSError:
                     if attempt == 4:
@@ -150,7 +155,7 @@ async def _clients_main(config: dict) -> None:
 class ClientProcess:
     """Websocket clients in a child process; `ready()` once all are connected, `results()` at the end."""
 
-    def __init__(self, *, urls: list[str], expect: int, greeting: bool, stop_on_terminal: bool, deadline: float):
+    def __init__(self, *, urls: list[str | list], expect: int, greeting: bool, stop_on_terminal: bool, deadline: float):
         config = {
             "urls": urls,
             "expect": expect,
@@ -374,7 +379,7 @@ def measure_state_changes(server: str, *, clients: int, token: str, video) -> di
     from videos.services.transitions import video_transition
 
     client_process = ClientProcess(
-        urls=[f"ws://{server}/ws/videos/{video.pk}/?token={token}"] * clients,
+        urls=[[f"ws://{server}/ws/videos/{video.pk}/", token]] * clients,
         expect=LATENCY_EVENTS,
         greeting=True,
         stop_on_terminal=False,
@@ -422,7 +427,7 @@ def measure_fanout(server: str, *, server_pid: int) -> dict:
     from videos.services.transitions import video_lock, video_transition
 
     owners = [create_user_with_video(1000 + index) for index in range(FANOUT_USERS)]
-    urls = [f"ws://{server}/ws/videos/?token={token}" for _, token, _ in owners for _ in range(FANOUT_CLIENTS_PER_USER)]
+    urls = [[f"ws://{server}/ws/videos/", token] for _, token, _ in owners for _ in range(FANOUT_CLIENTS_PER_USER)]
     client_process = ClientProcess(
         urls=urls, expect=FANOUT_TICKS + 1, greeting=True, stop_on_terminal=True, deadline=120
     )

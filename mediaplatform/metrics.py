@@ -5,11 +5,12 @@ same figures and nothing is lost across restarts.
 """
 
 import hmac
+import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Avg, Count, F, Sum
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -17,6 +18,8 @@ from django.views.decorators.http import require_GET
 from notifications.models import OutboxEvent
 from processing.models import JobStatus, ProcessingErrorLog, ProcessingJob
 from videos.models import Video, WorkflowState
+
+logger = logging.getLogger(__name__)
 
 QUEUES = ("inference", "default")
 
@@ -107,12 +110,31 @@ def render_metrics() -> str:
     return out.text()
 
 
+def _refusal(status: int, code: str, message: str, **headers: str) -> JsonResponse:
+    logger.warning("metrics refused (%s): %s", status, message)
+    return JsonResponse({"error": {"code": code, "message": message, "details": {}}}, status=status, headers=headers)
+
+
 @never_cache
 @require_GET
 def metrics(request):
+    """Closed unless configured: METRICS_TOKEN asks for `Authorization: Bearer <token>`; without one, only
+    METRICS_PUBLIC opens it (the figures tell anyone how busy the platform is and what fails in it)."""
     token = settings.METRICS_TOKEN
     if token:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(supplied, token):
-            return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
+        if not hmac.compare_digest(supplied.encode(), token.encode()):
+            return _refusal(
+                401,
+                "not_authenticated",
+                "/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'.",
+                **{"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+    elif not settings.METRICS_PUBLIC:
+        return _refusal(
+            403,
+            "metrics_not_configured",
+            "/metrics is closed: set METRICS_TOKEN and scrape with 'Authorization: Bearer <token>', "
+            "or set METRICS_PUBLIC=1 to serve it to anyone.",
+        )
     return HttpResponse(render_metrics(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -3,7 +3,8 @@
 Failures are counted in the shared cache (Redis) per address and username, and per address alone (one
 address trying many usernames), over a fixed window. Over either limit the page answers 429 with
 Retry-After and does not even check the password, so a correct guess in a blocked window gains nothing.
-A successful sign-in clears its address-and-username count.
+A successful sign-in clears its address-and-username count. The admin's sign-in and the API's token endpoint
+(mediaplatform.api.views_access) count in the same counters, so a lockout earned on one holds on the others.
 """
 
 import hashlib

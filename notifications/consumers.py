@@ -19,28 +19,72 @@ Contract (see README, "Live events"):
   carry `last_seq` like resume, and then also catches the client up, which
   heals a loss that no later event would reveal. Daphne additionally pings at
   the protocol level and drops connections that stop answering.
+- Bad input: a frame over MAX_MESSAGE_CHARS, JSON nested deeper than MAX_JSON_DEPTH or a binary frame is
+  answered `{"type": "error", "error": ...}` and the socket closes with 4400; malformed JSON or an unknown
+  message type only gets the error message.
+- Credentials (notifications.auth, notifications.credentials): the socket closes with 4401 when the credential
+  it was opened with ends: expired, rotated, revoked, deleted, signed out, or its user deactivated or given a
+  new password.
 """
 
+import asyncio
 import json
+import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 
+from notifications.auth import PROTOCOL
+from notifications.credentials import SocketCredential, credentials_group
 from notifications.groups import ALL_VIDEOS_GROUP, user_group, video_group
 from notifications.services.replay import catch_up_messages, parse_last_seqs
 from videos.selectors import user_can_watch_video
 
-CLOSE_UNAUTHENTICATED = 4401
+logger = logging.getLogger(__name__)
+
+CLOSE_BAD_REQUEST = 4400  # a frame the server will not read, or credentials in the URL
+CLOSE_UNAUTHENTICATED = 4401  # not signed in, or the credential the socket was opened with ended
 CLOSE_NOT_FOUND = 4404  # no such video, or not one of yours
+
+# What clients send is small: a resume map of 200 videos is about 13,000 characters, two levels deep.
+MAX_MESSAGE_CHARS = 65_536
+MAX_JSON_DEPTH = 8
+
+
+class FrameRefused(ValueError):
+    """A frame the consumer will not read; the message is for the client."""
+
+
+def json_nesting_depth(value) -> int:
+    """How many arrays and objects deep a decoded JSON value goes (a scalar: 0), without recursing."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break  # deep enough to refuse: no need to walk the rest
+        pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/videos/` follows all of the user's videos (staff: all videos); `/ws/videos/<id>/` one video."""
 
     group: str | None = None
+    credential: SocketCredential | None = None
+    credentials_group: str | None = None
+    _expiry: asyncio.Task | None = None
 
     async def connect(self):
+        refusal = self.scope.get("credential_refusal")
+        if refusal:
+            await self._refuse(CLOSE_BAD_REQUEST, message=refusal)
+            return
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self._refuse(CLOSE_UNAUTHENTICATED)
@@ -60,7 +104,8 @@ class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
 
         # Join first, replay second: see the module docstring.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
+        await self._follow_credential(user)
+        await self.accept(subprotocol=self._selected_subprotocol())
         await self.send_json({"event_type": "subscribed", "video_id": self.video_id and str(self.video_id)})
         last_seq = self._query_last_seq()
         if last_seq is not None and self.video_id is not None:
@@ -71,24 +116,83 @@ class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
         values = query.get("last_seq")
         return values[0] if values else None
 
-    async def _refuse(self, code: int) -> None:
+    def _selected_subprotocol(self) -> str | None:
+        # A browser drops a socket whose server selects none of the protocols it offered.
+        return PROTOCOL if PROTOCOL in (self.scope.get("subprotocols") or []) else None
+
+    async def _follow_credential(self, user) -> None:
+        """Join the user's credentials group, and close when the credential expires."""
+        self.credential = self.scope.get("credential")
+        self.credentials_group = credentials_group(user.pk)
+        await self.channel_layer.group_add(self.credentials_group, self.channel_name)
+        expires_at = self.credential.expires_at if self.credential else None
+        if expires_at is not None:
+            self._expiry = asyncio.ensure_future(self._end_at(expires_at))
+
+    async def _end_at(self, expires_at) -> None:
+        await asyncio.sleep(max((expires_at - timezone.now()).total_seconds(), 0))
+        await self._end_for_credential("expired")
+
+    async def _refuse(self, code: int, *, message: str | None = None) -> None:
         # A close before accept becomes a bare HTTP 403 at the handshake; accepting
         # first lets the client read why it was refused.
         self.group = None
-        await self.accept()
+        await self.accept(subprotocol=self._selected_subprotocol())
+        if message:
+            await self.send_json({"type": "error", "error": message})
         await self.close(code=code)
 
+    async def _end_for_credential(self, why: str) -> None:
+        kind = self.credential.kind if self.credential else "unknown"
+        logger.info("websocket of user %s closed: its %s credential %s", self.scope["user"].pk, kind, why)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def credentials_revoked(self, message):
+        revoked = message.get("revocation_id")
+        if revoked is None or (self.credential is not None and revoked == self.credential.revocation_id):
+            await self._end_for_credential("ended")
+
     async def disconnect(self, code):
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.credentials_group:
+            await self.channel_layer.group_discard(self.credentials_group, self.channel_name)
 
     @classmethod
     async def decode_json(cls, text_data):
+        """The message as a dict ({"type": "invalid"} when it is not a JSON object); FrameRefused for a frame
+        too long or too deeply nested to read."""
+        if len(text_data) > MAX_MESSAGE_CHARS:
+            raise FrameRefused(f"messages are limited to {MAX_MESSAGE_CHARS} characters")
+        too_deep = FrameRefused(f"JSON nested deeper than {MAX_JSON_DEPTH} levels is refused")
         try:
             content = json.loads(text_data)
+        except RecursionError:  # the parser's own limit, far beyond ours
+            raise too_deep from None
         except ValueError:
             return {"type": "invalid"}
+        if json_nesting_depth(content) > MAX_JSON_DEPTH:
+            raise too_deep
         return content if isinstance(content, dict) else {"type": "invalid"}
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        try:
+            if text_data is None:
+                raise FrameRefused("messages are JSON text frames")
+            content = await self.decode_json(text_data)
+        except FrameRefused as refused:
+            logger.warning(
+                "websocket frame refused from user %s: %s (%d characters)",
+                getattr(self.scope.get("user"), "pk", None),
+                refused,
+                len(text_data if text_data is not None else bytes_data or b""),
+            )
+            await self.send_json({"type": "error", "error": str(refused)})
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs):
         kind = content.get("type")

@@ -10,6 +10,7 @@ from websockets.sync.client import connect
 from audit.models import AuditLogEntry
 from processing.models import Detection
 from tests.factories import TokenFactory
+from tests.notifications.helpers import token_protocols
 from tests.videofiles import write_test_video
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -36,7 +37,9 @@ def test_upload_is_processed_and_followed_live(live_server_process, live_worker_
     base = f"http://{live_server_process}"
     clip = write_test_video(tmp_path / "street.mp4", seconds=3, fps=10)
 
-    with connect(f"ws://{live_server_process}/ws/videos/?token={token.key}", open_timeout=10) as socket:
+    # A single-use ticket, as a client without cookies or protocol headers connects: no token in the URL.
+    ticket = requests.post(f"{base}/api/v1/ws-ticket/", headers=auth, timeout=10).json()["ticket"]
+    with connect(f"ws://{live_server_process}/ws/videos/?ticket={ticket}", open_timeout=10) as socket:
         assert json.loads(socket.recv(timeout=10))["event_type"] == "subscribed"
         with clip.open("rb") as handle:
             response = requests.post(
@@ -88,7 +91,8 @@ def test_a_per_video_socket_sees_a_bad_file_fail(live_server_process, live_worke
     assert response.status_code == 201, response.text
     video_id = response.json()["id"]
 
-    with connect(f"ws://{live_server_process}/ws/videos/{video_id}/?token={token.key}", open_timeout=10) as socket:
+    url = f"ws://{live_server_process}/ws/videos/{video_id}/"
+    with connect(url, open_timeout=10, subprotocols=token_protocols(token)) as socket:
         assert json.loads(socket.recv(timeout=10))["event_type"] == "subscribed"
         detail = requests.get(f"{base}/api/v1/videos/{video_id}/", headers=auth, timeout=10).json()
         if detail["state"] != "failed":

@@ -78,7 +78,9 @@ def load_server(django_db_setup):
 
 
 async def follow(port: int, token: str, heard: dict) -> asyncio.Task:
-    socket = await connect(f"ws://127.0.0.1:{port}/ws/videos/?token={token}", open_timeout=30)
+    socket = await connect(
+        f"ws://127.0.0.1:{port}/ws/videos/", open_timeout=30, subprotocols=["mediaplatform", f"token.{token}"]
+    )
     assert json.loads(await socket.recv())["event_type"] == "subscribed"
 
     async def listen() -> None:

@@ -11,6 +11,9 @@ its bound:
 - unknown, revoked and expired keys are never remembered: each such request asks the database.
 
 API_KEY_AUTH_CACHE_SECONDS = 0 turns the cache off.
+
+`Authorization: Token <key>` (ExpiringTokenAuthentication) is DRF's token, refused once it is older than
+API_TOKEN_TTL_DAYS (videos.api_tokens).
 """
 
 import logging
@@ -24,6 +27,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from videos.api_tokens import api_token_is_expired
 from videos.models_access import ApiKey, api_key_hash
 
 logger = logging.getLogger(__name__)
@@ -146,6 +150,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return KEYWORD
+
+
+class ExpiringTokenAuthentication(authentication.TokenAuthentication):
+    """DRF's `Authorization: Token <key>`, refused with 401 `token_expired` once the token has expired."""
+
+    def authenticate_credentials(self, key):
+        user, token = super().authenticate_credentials(key)
+        if api_token_is_expired(token=token):
+            logger.warning("expired API token presented by user %s", user.pk)
+            raise exceptions.AuthenticationFailed(
+                "Token expired: sign in at /api/v1/auth/token/ for a new one.", code="token_expired"
+            )
+        return user, token
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

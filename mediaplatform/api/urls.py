@@ -1,12 +1,12 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import ObtainAuthToken
 
 from mediaplatform.api import views_access
-from mediaplatform.api.throttling import RedisRateThrottle
 
 urlpatterns = [
-    # DRF leaves this view unthrottled; the anonymous rate per address keeps passwords from being guessed at speed.
-    path("auth/token/", ObtainAuthToken.as_view(throttle_classes=[RedisRateThrottle]), name="api-token"),
+    # Throttled per address and per username tried, failures counted with the sign-in page's (views_access).
+    path("auth/token/", views_access.ApiTokenObtainView.as_view(), name="api-token"),
+    path("auth/token/rotate/", views_access.ApiTokenRotateView.as_view(), name="api-token-rotate"),
+    path("ws-ticket/", views_access.WebsocketTicketView.as_view(), name="ws-ticket"),
     path("api-keys/", views_access.ApiKeyListCreateView.as_view(), name="api-key-list"),
     path("api-keys/<int:key_id>/", views_access.ApiKeyDetailView.as_view(), name="api-key-detail"),
     path("", include("videos.urls")),

@@ -131,6 +131,9 @@
     }
 
     function connect() {
+      // The session cookie authenticates the socket: no credential ever goes in the URL, which access logs
+      // keep (the server refuses `?token=`). A 4401 close also comes when the session ends or the password
+      // changes; the dashboard then keeps trying, so signing in again in another tab resumes it.
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       socket = new WebSocket(`${scheme}://${location.host}${route.socketPath()}`);
       socket.onopen = () => {

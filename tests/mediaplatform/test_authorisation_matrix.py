@@ -57,10 +57,12 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("accounts/logout/", "POST"):                                   (302, 302, 302, 302, 302, 302, 302, 302),
     ("health/live", "GET"):                                         (200, 200, 200, 200, 200, 200, 200, 200),
     ("health/ready", "GET"):                                        (HEALTH,) * 8,
-    ("metrics", "GET"):                                             (200, 200, 200, 200, 200, 200, 200, 200),
+    ("metrics", "GET"):                                             (403, 403, 403, 403, 403, 403, 403, 403),
     ("api/schema/", "GET"):                                         (200, 200, 200, 200, 200, 200, 401, 401),
     ("api/docs/", "GET"):                                           (200, 200, 200, 200, 200, 200, 401, 401),
-    ("api/v1/auth/token/", "POST"):                                 (200, 200, 200, 200, 200, 200, 401, 401),
+    ("api/v1/auth/token/", "POST"):                                 (200, 200, 200, 200, 200, 200, 200, 200),
+    ("api/v1/auth/token/rotate/", "POST"):                          (401, 200, 200, 200, 200, 200, 401, 401),
+    ("api/v1/ws-ticket/", "POST"):                                  (401, 201, 201, 201, 201, 201, 401, 401),
     ("api/v1/api-keys/", "GET"):                                    (401, 200, 200, 200, 200, 200, 401, 401),
     ("api/v1/api-keys/", "POST"):                                   (401, 201, 201, 201, 201, 201, 401, 401),
     ("api/v1/api-keys/<int:key_id>/", "GET"):                       (401, 200, 200, 200, 404, 404, 401, 401),
@@ -349,22 +351,24 @@ def websocket_cases():
             yield pytest.param(route, principal, expected, id=f"/{route} as {principal}")
 
 
-def websocket_scope_for(principal: str, world: dict) -> tuple[str, list]:
-    """The query string and headers a principal connects with: `?token=` for key holders, the cookie otherwise."""
+def websocket_scope_for(principal: str, world: dict) -> tuple[list, list]:
+    """The headers and Sec-WebSocket-Protocol entries a principal connects with: the API token ("key") or
+    API key (revoked, expired) offered as a subprotocol, the session cookie otherwise."""
     if principal in world["keys"]:
-        return f"token={world['keys'][principal]}", []
+        kind = "token" if principal == "key" else "api-key"
+        return [], ["mediaplatform", f"{kind}.{world['keys'][principal]}"]
     if principal == "anon":
-        return "", []
+        return [], []
     client = client_for(principal, world)
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    return "", [(b"cookie", cookie.encode())]
+    return [(b"cookie", cookie.encode())], []
 
 
-async def websocket_outcome(path: str, headers: list) -> int | None:
+async def websocket_outcome(path: str, headers: list, subprotocols: list | None = None) -> int | None:
     """None when the socket is accepted and subscribed, else the close code."""
     from mediaplatform.asgi import application
 
-    communicator = WebsocketCommunicator(application, path, headers=headers)
+    communicator = WebsocketCommunicator(application, path, headers=headers, subprotocols=subprotocols)
     connected, _ = await communicator.connect(timeout=10)
     assert connected
     try:
@@ -383,7 +387,7 @@ def websocket_world(transactional_db, settings, small_video_bytes):
     owner = UserFactory()
     viewer = AccountProfileFactory(role="viewer").user
     token = TokenFactory(user=owner)
-    # `?token=` takes API tokens; a revoked or expired API key must not pass there either.
+    # The subprotocol takes API tokens and API keys; a revoked or expired key must not pass there.
     revoked, revoked_key = api_key_create(user=owner, name="revoked")
     ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
     expired, expired_key = api_key_create(user=owner, name="expired")
@@ -401,15 +405,15 @@ def websocket_world(transactional_db, settings, small_video_bytes):
 
 @pytest.mark.parametrize(("route", "principal", "expected"), list(websocket_cases()))
 def test_websocket_matrix(websocket_world, route, principal, expected):
-    query, headers = websocket_scope_for(principal, websocket_world)
-    path = path_for(route, principal, websocket_world) + (f"?{query}" if query else "")
-    assert run_in_own_loop(websocket_outcome(path, headers)) == expected
+    headers, subprotocols = websocket_scope_for(principal, websocket_world)
+    path = path_for(route, principal, websocket_world)
+    assert run_in_own_loop(websocket_outcome(path, headers, subprotocols)) == expected
 
 
 def test_a_websocket_to_a_video_that_does_not_exist_closes_4404(websocket_world):
-    query, _ = websocket_scope_for("key", websocket_world)
-    path = f"/ws/videos/00000000-0000-0000-0000-000000000000/?{query}"
-    assert run_in_own_loop(websocket_outcome(path, [])) == 4404
+    _, subprotocols = websocket_scope_for("key", websocket_world)
+    path = "/ws/videos/00000000-0000-0000-0000-000000000000/"
+    assert run_in_own_loop(websocket_outcome(path, [], subprotocols)) == 4404
 
 
 def test_resume_on_the_all_videos_socket_replays_nothing_of_another_users_video(websocket_world):
@@ -418,12 +422,12 @@ def test_resume_on_the_all_videos_socket_replays_nothing_of_another_users_video(
 
     foreign = VideoFactory()
     emit(foreign.pk, progress_percentage=50)
-    query, _ = websocket_scope_for("key", websocket_world)
+    _, subprotocols = websocket_scope_for("key", websocket_world)
 
     async def resume() -> list[dict]:
         from mediaplatform.asgi import application
 
-        communicator = WebsocketCommunicator(application, f"/ws/videos/?{query}")
+        communicator = WebsocketCommunicator(application, "/ws/videos/", subprotocols=subprotocols)
         await communicator.connect(timeout=10)
         try:
             received = [await communicator.receive_json_from(timeout=10)]  # subscribed

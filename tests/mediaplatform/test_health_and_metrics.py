@@ -68,7 +68,8 @@ def test_readiness_is_served_with_a_worker_answering(client, live_worker_process
 
 
 @pytest.mark.django_db
-def test_metrics_report_states_jobs_errors_and_outbox(client):
+def test_metrics_report_states_jobs_errors_and_outbox(client, settings):
+    settings.METRICS_TOKEN, settings.METRICS_PUBLIC = "", True
     VideoFactory.create_batch(2, workflow_state="completed")
     job = ProcessingJobFactory(status="running", frames_per_second=12.5, video__workflow_state="processing")
     ProcessingErrorLog.objects.create(
@@ -97,5 +98,23 @@ def test_metrics_report_states_jobs_errors_and_outbox(client):
 @pytest.mark.django_db
 def test_metrics_can_require_a_token(client, settings):
     settings.METRICS_TOKEN = "s3cret"
-    assert client.get("/metrics").status_code == 401
+    settings.METRICS_PUBLIC = True  # the token decides when there is one
+    refused = client.get("/metrics")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "not_authenticated"
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3crét").status_code == 401  # not ASCII: no 500
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+
+
+@pytest.mark.django_db
+def test_metrics_are_closed_unless_configured(client, settings):
+    settings.METRICS_TOKEN, settings.METRICS_PUBLIC = "", False
+    refused = client.get("/metrics")
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["code"] == "metrics_not_configured"
+    assert "METRICS_TOKEN" in error["message"] and "METRICS_PUBLIC" in error["message"]
+    assert "mediaplatform_" not in refused.content.decode()
+    settings.METRICS_PUBLIC = True
+    assert client.get("/metrics").status_code == 200

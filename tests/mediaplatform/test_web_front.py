@@ -1,8 +1,9 @@
 """The web front (mediaplatform.serve): nginx on one port, HTTP to gunicorn, websockets to Daphne, as one unit."""
 
+import grp
 import json
-import os
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from audit.models import AuditLogEntry
 from mediaplatform import serve
 from tests import live
 from tests.factories import TokenFactory
+from tests.notifications.helpers import token_protocols
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -26,7 +28,9 @@ def test_http_and_websockets_share_the_one_port(live_server_process):
     response = requests.get(
         f"http://{live_server_process}/api/v1/videos/", headers={"Authorization": f"Token {token.key}"}, timeout=30
     )
-    with connect(f"ws://{live_server_process}/ws/videos/?token={token.key}", open_timeout=30) as socket:
+    with connect(
+        f"ws://{live_server_process}/ws/videos/", open_timeout=30, subprotocols=token_protocols(token)
+    ) as socket:
         first = json.loads(socket.recv(timeout=30))
 
     assert response.status_code == 200, response.text
@@ -146,10 +150,59 @@ def test_a_body_far_over_the_limit_gets_a_json_413_before_django(nginx_alone):
     }
 
 
-def test_nginx_run_by_root_stays_the_user_that_owns_the_sockets(tmp_path):
-    config = serve.render_nginx_config(
-        run_dir=tmp_path, listen="127.0.0.1:1", max_body_bytes=1, access_log=None, http_sockets=[tmp_path / "h.sock"]
-    )
+def test_nginx_started_by_root_drops_its_workers_to_an_unprivileged_user(tmp_path):
+    worker_user = serve.nginx_worker_user(effective_uid=0)
+    rendered = {
+        user: serve.render_nginx_config(
+            run_dir=tmp_path,
+            listen="127.0.0.1:1",
+            max_body_bytes=1,
+            access_log=None,
+            http_sockets=[tmp_path / "h.sock"],
+            worker_user=user,
+        )
+        for user in (worker_user, None)
+    }
 
-    assert "@@" not in config
-    assert any(line.startswith("user ") for line in config.splitlines()) == (os.geteuid() == 0)
+    assert worker_user.pw_uid != 0 and worker_user.pw_name in serve.NGINX_WORKER_USERS
+    assert "@@" not in rendered[worker_user]
+    user_lines = [line for line in rendered[worker_user].splitlines() if line.startswith("user ")]
+    assert user_lines == [f"user {worker_user.pw_name} {grp.getgrgid(worker_user.pw_gid).gr_name};"]
+    assert not any(line.startswith("user ") for line in rendered[None].splitlines())
+    assert serve.nginx_worker_user(effective_uid=1000) is None, "a master that is not root cannot switch users"
+
+
+def test_an_existing_world_readable_access_log_is_closed_to_other_users(tmp_path):
+    access_log = tmp_path / "access.log"
+    access_log.write_text("GET /ws/videos/?token=secret\n")
+    access_log.chmod(0o644)
+
+    serve.prepare_access_log(access_log)
+
+    assert stat.S_IMODE(access_log.stat().st_mode) == serve.LOG_FILE_MODE
+    assert access_log.read_text() == "GET /ws/videos/?token=secret\n", "nothing already logged is lost"
+
+
+def test_nginx_workers_never_run_as_root_and_its_access_log_is_not_world_readable(tmp_path):
+    access_log = tmp_path / "log" / "access.log"
+    web, port = live.start_web("web-front-privileges", extra_env={"WEB_ACCESS_LOG": str(access_log)})
+    try:
+        token = TokenFactory()
+        supervisor = psutil.Process(web.process.pid)
+        nginx_master = next(p for p in _named(_children(supervisor), "nginx") if p.ppid() == supervisor.pid)
+        nginx_workers = nginx_master.children()
+
+        # Answered by Django, so the unprivileged workers reach the application servers' sockets.
+        response = requests.get(
+            f"http://127.0.0.1:{port}/api/v1/videos/", headers={"Authorization": f"Token {token.key}"}, timeout=30
+        )
+
+        assert response.status_code == 200, response.text
+        assert nginx_workers and all(worker.uids().effective != 0 for worker in nginx_workers)
+        if supervisor.uids().effective == 0:
+            expected = serve.nginx_worker_user(effective_uid=0).pw_uid
+            assert {worker.uids().real for worker in nginx_workers} == {expected}
+        assert stat.S_IMODE(access_log.stat().st_mode) == serve.LOG_FILE_MODE
+        assert stat.S_IMODE(access_log.parent.stat().st_mode) == serve.LOG_DIR_MODE
+    finally:
+        web.stop()

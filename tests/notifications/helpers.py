@@ -66,6 +66,7 @@ class FollowingClient:
     coalescing gaps, resumes on any other gap, on reconnect and when idle."""
 
     url: str
+    subprotocols: list[str] | None = None  # the credential, e.g. token_protocols(token): never in the URL
     idle_resume_seconds: float = 1.0
     last_seq: int = 0
     events: list[dict] = field(default_factory=list)
@@ -84,7 +85,8 @@ class FollowingClient:
         while time.monotonic() < deadline:
             try:
                 separator = "&" if "?" in self.url else "?"
-                with connect(f"{self.url}{separator}last_seq={self.last_seq}", open_timeout=10) as socket:
+                url = f"{self.url}{separator}last_seq={self.last_seq}"
+                with connect(url, open_timeout=10, subprotocols=self.subprotocols) as socket:
                     if self._follow(socket, deadline):
                         return self.events
             except (WebSocketException, OSError):
@@ -112,3 +114,8 @@ class FollowingClient:
             if message["event_type"] in TERMINAL:
                 return True
         return False
+
+
+def token_protocols(token) -> list[str]:
+    """Sec-WebSocket-Protocol entries that authenticate a socket with an API token (never in the URL)."""
+    return ["mediaplatform", f"token.{token.key}"]

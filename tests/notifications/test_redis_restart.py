@@ -7,7 +7,7 @@ import requests
 
 from notifications.models import EventType, OutboxEvent
 from tests.factories import TokenFactory
-from tests.notifications.helpers import FollowingClient
+from tests.notifications.helpers import FollowingClient, token_protocols
 from tests.videofiles import write_test_video
 from videos.models import VideoStateTransition
 
@@ -42,7 +42,9 @@ def test_a_client_following_through_a_redis_restart_misses_no_state_change(priva
                 restarted.set()
             return accepted
 
-    client = RestartingClient(url=f"ws://{private_stack.server}/ws/videos/{video_id}/?token={token.key}")
+    client = RestartingClient(
+        url=f"ws://{private_stack.server}/ws/videos/{video_id}/", subprotocols=token_protocols(token)
+    )
     events = client.follow_until_terminal(timeout=240)
 
     assert restarted.is_set(), "Redis was restarted while the video was processed"

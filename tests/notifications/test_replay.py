@@ -9,7 +9,7 @@ from websockets.sync.client import connect
 from notifications.models import OutboxEvent
 from notifications.services.delivery import outbox_purge
 from tests.factories import TokenFactory, VideoFactory
-from tests.notifications.helpers import emit, recv_json, recv_until
+from tests.notifications.helpers import emit, recv_json, recv_until, token_protocols
 from videos.services.transitions import video_transition
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -31,8 +31,8 @@ def owned_video():
 
 def test_resume_after_disconnect_gets_exactly_the_missed_events(live_server_process, owned_video):
     video, token = owned_video
-    url = f"ws://{live_server_process}/ws/videos/{video.pk}/?token={token.key}"
-    with connect(url, open_timeout=10) as socket:
+    url = f"ws://{live_server_process}/ws/videos/{video.pk}/"
+    with connect(url, open_timeout=10, subprotocols=token_protocols(token)) as socket:
         assert recv_json(socket)["event_type"] == "subscribed"
         emit(video.pk, progress_percentage=10)
         emit(video.pk, progress_percentage=20)
@@ -41,9 +41,9 @@ def test_resume_after_disconnect_gets_exactly_the_missed_events(live_server_proc
     # Missed while away: a tick, a state change, another state change.
     emit(video.pk, progress_percentage=30)
     video_transition(video_id=video.pk, transition_name="fail", reason="decoder", event_type="processing_failed")
-    video_transition(video_id=video.pk, transition_name="start_processing", event_type="processing_started")
+    video_transition(video_id=video.pk, transition_name="start_validation", event_type="processing_started")
 
-    with connect(f"{url}&last_seq=2", open_timeout=10) as socket:
+    with connect(f"{url}?last_seq=2", open_timeout=10, subprotocols=token_protocols(token)) as socket:
         assert recv_json(socket)["event_type"] == "subscribed"
         replayed = recv_until(socket, is_type("resumed"))
         assert seqs(replayed) == [3, 4, 5]
@@ -67,7 +67,8 @@ def test_the_all_videos_socket_resumes_a_map_of_videos_and_skips_foreign_ones(li
     for target in (video, video, second, foreign):
         emit(target.pk, progress_percentage=50)
 
-    with connect(f"ws://{live_server_process}/ws/videos/?token={token.key}", open_timeout=10) as socket:
+    url = f"ws://{live_server_process}/ws/videos/"
+    with connect(url, open_timeout=10, subprotocols=token_protocols(token)) as socket:
         assert recv_json(socket)["event_type"] == "subscribed"
         socket.send(
             json.dumps({"type": "resume", "last_seq": {str(video.pk): 1, str(second.pk): 0, str(foreign.pk): 0}})
@@ -87,8 +88,8 @@ def test_a_client_behind_purged_events_gets_a_snapshot_of_the_current_state(live
     outbox_purge(older_than=timedelta(0))
     assert not OutboxEvent.objects.filter(video=video).exists()
 
-    url = f"ws://{live_server_process}/ws/videos/{video.pk}/?token={token.key}&last_seq=1"
-    with connect(url, open_timeout=10) as socket:
+    url = f"ws://{live_server_process}/ws/videos/{video.pk}/?last_seq=1"
+    with connect(url, open_timeout=10, subprotocols=token_protocols(token)) as socket:
         assert recv_json(socket)["event_type"] == "subscribed"
         snapshot, resumed = recv_until(socket, is_type("resumed"))
 
@@ -102,8 +103,8 @@ def test_ping_is_answered_and_may_carry_last_seq_to_catch_up(live_server_process
     video, token = owned_video
     emit(video.pk, progress_percentage=10)
     emit(video.pk, progress_percentage=20)
-    url = f"ws://{live_server_process}/ws/videos/{video.pk}/?token={token.key}"
-    with connect(url, open_timeout=10) as socket:
+    url = f"ws://{live_server_process}/ws/videos/{video.pk}/"
+    with connect(url, open_timeout=10, subprotocols=token_protocols(token)) as socket:
         assert recv_json(socket)["event_type"] == "subscribed"
         socket.send(json.dumps({"type": "ping"}))
         assert recv_json(socket) == {"type": "pong"}

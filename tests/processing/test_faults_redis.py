@@ -19,7 +19,7 @@ from processing.models import ProcessingJob
 from processing.services.sweeps import broker_process_video_job_ids, stuck_jobs_requeue
 from tests import faults, live
 from tests.factories import ProcessingJobFactory, TokenFactory
-from tests.notifications.helpers import FollowingClient
+from tests.notifications.helpers import FollowingClient, token_protocols
 from tests.processing.running import settle
 from tests.videofiles import write_test_video
 from videos.models import LIVE_STATES, Video
@@ -30,9 +30,9 @@ TERMINAL = (EventType.PROCESSING_COMPLETED, EventType.PROCESSING_FAILED)
 
 
 class Follower(threading.Thread):
-    def __init__(self, url: str):
+    def __init__(self, url: str, subprotocols: list[str]):
         super().__init__(daemon=True)
-        self.client = FollowingClient(url=url)
+        self.client = FollowingClient(url=url, subprotocols=subprotocols)
         self.failure: BaseException | None = None
 
     def run(self):
@@ -68,7 +68,7 @@ def test_a_redis_restart_leaves_no_video_stuck_and_delivers_every_terminal_event
                 )
             assert response.status_code == 201, response.text
             video_ids.append(response.json()["id"])
-        followers = [Follower(f"ws://{server}/ws/videos/{video_id}/?token={token.key}") for video_id in video_ids]
+        followers = [Follower(f"ws://{server}/ws/videos/{video_id}/", token_protocols(token)) for video_id in video_ids]
         for follower in followers:
             follower.start()
 
