@@ -3,9 +3,18 @@
 A host is resolved once, every address is checked, and the connection then goes
 to a checked address (TLS still verified against the host name), so a second
 DNS answer cannot point the request somewhere internal.
+
+Each exchange has one deadline for all of it: connecting, the TLS handshake, sending, the status line, the
+headers and the body. Every socket read and send is given only the time left, so a server that trickles a
+byte now and then cannot hold the caller past the deadline (a per-read timeout alone is reset by each byte).
 """
 
+import functools
+import http.client
+import io
 import ipaddress
+import socket
+import time
 
 import certifi
 import urllib3
@@ -35,12 +44,114 @@ def address_allowed(address: str) -> bool:
     return ip.is_global and not ip.is_unspecified
 
 
+def time_left(deadline: float) -> float:
+    """Seconds until `deadline` (a time.monotonic() value); raises TimeoutError once it has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("The deadline for this exchange has passed.")
+    return remaining
+
+
+def deadline_passed(deadline: float) -> bool:
+    return time.monotonic() >= deadline
+
+
+class _DeadlineSocketReader(io.RawIOBase):
+    """The socket's reads, each allowed only the time left until the deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__()
+        self._sock = sock
+        self._socket_io = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        self._sock.settimeout(time_left(self._deadline))
+        return self._socket_io.readinto(buffer)
+
+    def fileno(self) -> int:
+        return self._socket_io.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._socket_io.close()
+        super().close()
+
+
+class _DeadlineHTTPResponse(http.client.HTTPResponse):
+    """http.client's response (status line, headers, body), read through a _DeadlineSocketReader."""
+
+    def __init__(self, sock: socket.socket, *args, deadline: float, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp.close()
+        self.fp = io.BufferedReader(_DeadlineSocketReader(sock, deadline))
+
+
+class _DeadlineConnectionMixin:
+    """A urllib3 connection whose connect, TLS handshake, sends and reads (the response through
+    _DeadlineHTTPResponse) each get only the time left until `deadline`."""
+
+    def __init__(self, *args, deadline: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+        self.response_class = functools.partial(_DeadlineHTTPResponse, deadline=deadline)
+
+    def _new_conn(self) -> socket.socket:
+        remaining = self._connect_time_left()
+        if isinstance(self.timeout, int | float):
+            remaining = min(remaining, self.timeout)
+        self.timeout = remaining
+        sock = super()._new_conn()
+        # CPython bounds a whole TLS handshake by the socket's timeout: give it what is left after connecting.
+        try:
+            sock.settimeout(self._connect_time_left())
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _connect_time_left(self) -> float:
+        try:
+            return time_left(self.deadline)
+        except TimeoutError:
+            raise urllib3.exceptions.ConnectTimeoutError(self, "The deadline passed before the connection was made.")
+
+    def send(self, data) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(time_left(self.deadline))
+        super().send(data)
+
+
+class _DeadlineHTTPConnection(_DeadlineConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_DeadlineConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
 def pinned_connection_pool(
-    *, scheme: str, host: str, port: int, address: str, timeout: urllib3.Timeout
+    *, scheme: str, host: str, port: int, address: str, deadline: float, connect_timeout: float = 10.0
 ) -> urllib3.HTTPConnectionPool:
-    """A pool that connects to `address` while speaking to (and verifying TLS for) `host`."""
+    """A pool that connects to `address` while speaking to (and verifying TLS for) `host`, and whose every
+    exchange ends by `deadline` (a time.monotonic() value): a read or send past it raises, which urllib3
+    reports as one of its HTTPError subclasses (check `deadline_passed` to tell a timeout from a failure)."""
+    # Starting values only: each connect, send and read is given the time left when it starts.
+    remaining = max(deadline - time.monotonic(), 0.001)
+    timeout = urllib3.Timeout(connect=min(connect_timeout, remaining), read=remaining)
     if scheme == "https":
-        return urllib3.HTTPSConnectionPool(
+        return _DeadlineHTTPSConnectionPool(
             address,
             port,
             timeout=timeout,
@@ -49,8 +160,9 @@ def pinned_connection_pool(
             ca_certs=certifi.where(),
             server_hostname=host,
             assert_hostname=host,
+            deadline=deadline,
         )
-    return urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
+    return _DeadlineHTTPConnectionPool(address, port, timeout=timeout, retries=False, deadline=deadline)
 
 
 def host_header(host: str, port: int) -> str:

@@ -35,7 +35,8 @@ def env_list(name: str, default: str) -> list[str]:
 
 # The "django-insecure-" prefix makes `check --deploy` (security.W009) refuse this development key.
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "django-insecure-local-development-key-change-me-in-production")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: the debug page shows settings and the URL configuration to anyone who finds an error.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
@@ -118,7 +119,8 @@ DATABASES = {
                 else {}
             ),
         },
-        "TEST": {"NAME": env_str("DATABASE_TEST_NAME", "test_mediaplatform")},
+        # test_<name>, so test runs against differently named databases never share one.
+        "TEST": {"NAME": env_str("DATABASE_TEST_NAME", f"test_{env_str('DATABASE_NAME', 'mediaplatform')}")},
     }
 }
 
@@ -160,6 +162,11 @@ VIDEO_MAX_UPLOAD_BYTES = env_int("VIDEO_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Back-pressure: an owner with this many videos not yet completed or failed gets 429 (0: no limit).
 VIDEO_MAX_IN_FLIGHT_PER_USER = env_int("VIDEO_MAX_IN_FLIGHT_PER_USER", 50)
 VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS = env_int("VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
+# Resumable uploads open per user at once, and the bytes they declare together (0: no limit): past either a
+# new session answers 429 with Retry-After, so disk space cannot be reserved without end.
+UPLOAD_MAX_OPEN_SESSIONS_PER_USER = env_int("UPLOAD_MAX_OPEN_SESSIONS_PER_USER", 10)
+UPLOAD_MAX_OPEN_BYTES_PER_USER = env_int("UPLOAD_MAX_OPEN_BYTES_PER_USER", 4 * VIDEO_MAX_UPLOAD_BYTES)
+UPLOAD_SESSIONS_RETRY_AFTER_SECONDS = env_int("UPLOAD_SESSIONS_RETRY_AFTER_SECONDS", 60)
 # Reference annotations are read into memory to be parsed; MOT lines are ~40 bytes, so 32 MiB is ~800,000 boxes.
 REFERENCE_IMPORT_MAX_BYTES = env_int("REFERENCE_IMPORT_MAX_BYTES", 32 * 1024**2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
@@ -214,10 +221,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "videos.authentication.ApiKeyAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "videos.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["videos.permissions.RoleAccess"],
+    # DRF's JSONParser recursed on a deeply nested body (RecursionError, a 500); this one caps the depth.
+    "DEFAULT_PARSER_CLASSES": [
+        "mediaplatform.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "mediaplatform.api.pagination.PagePagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mediaplatform.api.errors.api_exception_handler",
@@ -246,12 +259,19 @@ API_RATE_LIMITS = {
     "key": env_str("API_RATE_LIMIT_KEY", "1200/min"),
     "user": env_str("API_RATE_LIMIT_USER", "1200/min"),
     "anon": env_str("API_RATE_LIMIT_ANON", "60/min"),
+    # Token endpoint attempts per username tried, whatever the address (the address has the anon rate).
+    "sign_in_username": env_str("API_RATE_LIMIT_SIGN_IN_USERNAME", "20/min"),
 }
+# API tokens (`Authorization: Token`) expire this many days after they are issued; 0: never.
+API_TOKEN_TTL_DAYS = env_float("API_TOKEN_TTL_DAYS", 90)
+# Websocket tickets (POST /api/v1/ws-ticket/): single use, valid this long.
+WS_TICKET_TTL_SECONDS = env_int("WS_TICKET_TTL_SECONDS", 30)
 
 # Importing videos by URL: where downloads may come from and how much they may take.
 # Networks (CIDR) a source_url may resolve to although not public, e.g. "127.0.0.0/8" in tests. Metadata
 # addresses (169.254.169.254, fd00:ec2::254) are refused whatever this says.
 URL_IMPORT_ALLOWED_NETWORKS = env_list("URL_IMPORT_ALLOWED_NETWORKS", "")
+# One deadline for the whole download (every hop, connect, headers and body), checked on every socket read.
 URL_IMPORT_TIMEOUT_SECONDS = env_float("URL_IMPORT_TIMEOUT_SECONDS", 60)
 URL_IMPORT_MAX_REDIRECTS = env_int("URL_IMPORT_MAX_REDIRECTS", 5)
 
@@ -293,6 +313,8 @@ PROGRESS_EVENT_MIN_INTERVAL_SECONDS = env_float("PROGRESS_EVENT_MIN_INTERVAL_SEC
 FRAME_QUEUE_BATCHES = env_int("FRAME_QUEUE_BATCHES", 2)  # decoded frames waiting for the model, in batches
 REUSE_IDENTICAL_UPLOADS = env_bool("REUSE_IDENTICAL_UPLOADS", True)
 STUCK_JOB_SECONDS = env_float("STUCK_JOB_SECONDS", 180)  # a running job silent this long has lost its worker
+# A message for a job that another runner still holds comes back after this long (the runner is stopping).
+JOB_BUSY_REQUEUE_SECONDS = env_float("JOB_BUSY_REQUEUE_SECONDS", 1.0)
 HEALTH_WORKER_PING_TIMEOUT_SECONDS = env_float("HEALTH_WORKER_PING_TIMEOUT_SECONDS", 1.0)
 # Retention (seeds/000 section 9.2), applied daily by celery beat and by `manage.py cleanup`.
 RETENTION_ARCHIVE_COMPLETED_DAYS = env_float("RETENTION_ARCHIVE_COMPLETED_DAYS", 90)
@@ -301,10 +323,14 @@ RETENTION_PURGE_DELETED_DAYS = env_float("RETENTION_PURGE_DELETED_DAYS", 7)
 RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS = env_float("RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS", 7)
 RETENTION_PURGE_ERROR_LOGS_DAYS = env_float("RETENTION_PURGE_ERROR_LOGS_DAYS", 180)
 RETENTION_ORPHAN_GRACE_SECONDS = env_float("RETENTION_ORPHAN_GRACE_SECONDS", 3600)
+# The whole POST (connect, request, status, headers and the logged excerpt of the body) within this many seconds.
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10)
+# Webhook endpoints one user may register (0: no limit): each event is POSTed to every one of them.
+WEBHOOK_MAX_ENDPOINTS_PER_USER = env_int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_float("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # when set, /metrics wants "Authorization: Bearer <token>"
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)  # without a token /metrics answers 403 unless this opens it
 DETECTOR_TRACKER = env_str("DETECTOR_TRACKER", "bytetrack.yaml")
 
 # Validation limits: anything beyond is refused with a specific error code.
@@ -322,6 +348,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 os.environ.setdefault("YOLO_VERBOSE", "false")
 os.environ.setdefault("YOLO_CONFIG_DIR", str(BASE_DIR / "var" / "ultralytics"))
+# Forced, not defaulted: ultralytics reads it once at import, and without it a weights file is fully unpickled
+# (its code runs). processing.weights_loading also sets it on the imported modules before every load.
+os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
 
 # One JSON object per line with the request id (LOG_FORMAT=plain for a human-readable console).
 LOG_FORMAT = env_str("LOG_FORMAT", "json")

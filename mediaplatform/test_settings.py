@@ -32,4 +32,8 @@ os.environ.setdefault("DETECTOR_WEIGHTS", "")
 
 from mediaplatform.settings import *  # noqa: E402,F403
 
+# DEBUG is off here as in production; static files come from the source folders, since the suite runs no
+# collectstatic (`make run` and the image do).
+WHITENOISE_USE_FINDERS = True
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

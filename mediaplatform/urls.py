@@ -25,3 +25,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/media/", include("videos.media_urls")),
 ]
+
+# With DEBUG off: the JSON error body under /api/, the site's own pages elsewhere (mediaplatform/error_pages.py).
+handler400 = "mediaplatform.error_pages.bad_request"
+handler403 = "mediaplatform.error_pages.permission_denied"
+handler404 = "mediaplatform.error_pages.page_not_found"
+handler500 = "mediaplatform.error_pages.server_error"

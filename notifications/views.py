@@ -9,7 +9,12 @@ from notifications.serializers import (
     WebhookEndpointCreatedSerializer,
     WebhookEndpointSerializer,
 )
-from notifications.services.webhooks import WebhookRefused, webhook_endpoint_create, webhook_endpoint_delete
+from notifications.services.webhooks import (
+    WebhookEndpointLimitReached,
+    WebhookRefused,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+)
 
 
 def _own_endpoint(request, endpoint_id) -> WebhookEndpoint:
@@ -38,6 +43,10 @@ class WebhookListCreateView(generics.ListAPIView):
             )
         except WebhookRefused as refused:
             raise ApiError(status_code=400, code="webhook_url_refused", message=refused.message)
+        except WebhookEndpointLimitReached as reached:
+            raise ApiError(
+                status_code=409, code="webhook_limit_reached", message=reached.message, details={"limit": reached.limit}
+            )
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 

@@ -42,6 +42,19 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+API_PATH_PREFIX = "/api/"
+
+
+def is_api_request(request) -> bool:
+    """API clients read the JSON error body; everything else is a page for a person."""
+    return getattr(request, "path", "").startswith(API_PATH_PREFIX)
+
+
+def error_json_response(*, status_code: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
+    """The single error body, for answers given outside DRF (Django's error handlers, middleware)."""
+    return JsonResponse({"error": {"code": code, "message": message, "details": details or {}}}, status=status_code)
+
+
 # The database is down, restarting or out of connections: a passing condition, not a bug.
 DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 DATABASE_RETRY_AFTER_SECONDS = 5

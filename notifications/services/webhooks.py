@@ -6,6 +6,11 @@ so a receiver can check both origin and freshness. A URL must pass the same
 address rules as URL import, at registration and again at every delivery
 (DNS can change); the connection goes to the checked address and redirects
 are not followed. Failures retry with exponential backoff, each attempt recorded.
+
+A delivery holds a worker for at most WEBHOOK_TIMEOUT_SECONDS all told (connect, request, status, headers and
+body, every socket read given only the time left), and reads no more of the answer than the excerpt it
+records: a receiver answering hundreds of megabytes, or trickling, costs neither memory nor time. An owner
+has at most WEBHOOK_MAX_ENDPOINTS_PER_USER endpoints, since every event is POSTed to each of them.
 """
 
 import hashlib
@@ -20,12 +25,13 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from mediaplatform.outbound import address_allowed, host_header, pinned_connection_pool
+from mediaplatform.outbound import address_allowed, deadline_passed, host_header, pinned_connection_pool
 from notifications.models import (
     EventType,
     WebhookAttempt,
@@ -36,15 +42,31 @@ from notifications.models import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EVENT_TYPES = (EventType.PROCESSING_COMPLETED, EventType.PROCESSING_FAILED)
+DEFAULT_EVENT_TYPES = (EventType.PROCESSING_COMPLETED, EventType.PROCESSING_FAILED, EventType.PROCESSING_CANCELLED)
 SIGNATURE_HEADER = "X-Mediaplatform-Signature"
 USER_AGENT = "mediaplatform-webhooks/1.0"
+# Of the receiver's answer only this much is read: what an attempt records of it.
+RESPONSE_EXCERPT_BYTES = WebhookAttempt._meta.get_field("response_excerpt").max_length
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class WebhookRefused(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class WebhookEndpointLimitReached(Exception):
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.message = f"You have {limit} webhooks, the most one account may have; delete one to add another."
+        super().__init__(self.message)
+
+
+class WebhookTimedOut(Exception):
+    def __init__(self, seconds: float):
+        self.message = f"No complete answer within {seconds:g} s."
+        super().__init__(self.message)
 
 
 def _target(url: str) -> tuple[str, str, int, str]:
@@ -81,12 +103,22 @@ def sign(*, secret: str, timestamp: int, body: bytes) -> str:
 def webhook_endpoint_create(
     *, owner: AbstractBaseUser, url: str, event_types: list[str] | None = None, description: str = ""
 ) -> WebhookEndpoint:
-    """Register a URL; the returned endpoint's secret is shown to the user once."""
+    """Register a URL; the returned endpoint's secret is shown to the user once.
+
+    Raises WebhookRefused for a URL or event type it may not take, WebhookEndpointLimitReached when the owner
+    already has WEBHOOK_MAX_ENDPOINTS_PER_USER endpoints."""
     resolve_allowed_address(url)
     unknown = set(event_types or []) - set(EventType.values)
     if unknown:
         raise WebhookRefused(f"Unknown event types: {', '.join(sorted(unknown))}.")
+    limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_USER
     with transaction.atomic():
+        if limit:
+            # The owner's row is locked so that registrations made at the same moment are counted one at a time.
+            get_user_model().objects.select_for_update().only("pk").get(pk=owner.pk)
+            if WebhookEndpoint.objects.filter(owner=owner).count() >= limit:
+                logger.warning("webhook registration refused for user %s: limit of %s reached", owner.pk, limit)
+                raise WebhookEndpointLimitReached(limit)
         endpoint = WebhookEndpoint.objects.create(
             owner=owner,
             url=url,
@@ -123,10 +155,33 @@ def webhooks_enqueue(*, video, event_type: str, payload: dict) -> list[WebhookDe
     return deliveries
 
 
+def _response_excerpt(response: urllib3.BaseHTTPResponse) -> str:
+    """The first RESPONSE_EXCERPT_BYTES of the body, read piece by piece so that a body the deadline cuts
+    keeps what arrived in time; the rest is never read."""
+    received = b""
+    try:
+        while len(received) < RESPONSE_EXCERPT_BYTES:
+            piece = response.read1(RESPONSE_EXCERPT_BYTES - len(received), decode_content=False)
+            if not piece:
+                break
+            received += piece
+    except (urllib3.exceptions.HTTPError, OSError):
+        pass  # the status already tells how the delivery went; the body only illustrates it
+    return received.decode("utf-8", "replace")
+
+
 def _post(*, endpoint: WebhookEndpoint, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """(status, excerpt of the body) within WEBHOOK_TIMEOUT_SECONDS; raises WebhookTimedOut past it."""
+    deadline = time.monotonic() + settings.WEBHOOK_TIMEOUT_SECONDS
     scheme, host, port, path, address = resolve_allowed_address(endpoint.url)
-    timeout = urllib3.Timeout(connect=5.0, read=settings.WEBHOOK_TIMEOUT_SECONDS)
-    pool = pinned_connection_pool(scheme=scheme, host=host, port=port, address=address, timeout=timeout)
+    pool = pinned_connection_pool(
+        scheme=scheme,
+        host=host,
+        port=port,
+        address=address,
+        deadline=deadline,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    )
     try:
         response = pool.urlopen(
             "POST",
@@ -134,9 +189,20 @@ def _post(*, endpoint: WebhookEndpoint, body: bytes, headers: dict[str, str]) ->
             body=body,
             redirect=False,
             retries=False,
-            headers={"Host": host_header(host, port), **headers},
+            preload_content=False,
+            decode_content=False,
+            # The excerpt is read as it comes: ask for it uncompressed, so it is text and a small read stays small.
+            headers={"Host": host_header(host, port), "Accept-Encoding": "identity", **headers},
         )
-        return response.status, response.data[:500].decode("utf-8", "replace")
+        try:
+            return response.status, _response_excerpt(response)
+        finally:
+            response.close()  # the unread rest of the body is dropped with the connection, never drained
+    except urllib3.exceptions.HTTPError as exc:
+        # Reads are only ever given the time left, so a read timing out is the deadline passing.
+        if deadline_passed(deadline) or isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            raise WebhookTimedOut(settings.WEBHOOK_TIMEOUT_SECONDS) from exc
+        raise
     finally:
         pool.close()
 
@@ -173,8 +239,8 @@ def webhook_deliver(*, delivery_id) -> float | None:
     status_code, excerpt, error = None, "", ""
     try:
         status_code, excerpt = _post(endpoint=endpoint, body=body, headers=headers)
-    except WebhookRefused as refused:
-        error = refused.message
+    except (WebhookRefused, WebhookTimedOut) as failed:
+        error = failed.message
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     duration_ms = (time.perf_counter() - started) * 1000

@@ -47,6 +47,8 @@ SECURITY_SETTINGS = [
     "CONTENT_SECURITY_POLICY",
     "CONTENT_SECURITY_POLICY_REPORT_ONLY",
     "PERMISSIONS_POLICY",
+    "METRICS_TOKEN",
+    "METRICS_PUBLIC",
 ]
 
 
@@ -222,3 +224,32 @@ def test_scripts_write_no_inline_styles_into_markup():
     for script in (ROOT / "static" / "js").glob("*.js"):
         text = script.read_text()
         assert not STYLE_ELEMENT.search(text) and not STYLE_ATTRIBUTE.search(text), script.name
+
+
+def test_debug_is_off_unless_asked_for_and_an_unknown_url_gets_no_debug_page():
+    """The settings as `make run` and docker compose load them, with no DJANGO_* variable at all: DEBUG is off, and
+    an anonymous request for an unknown URL on the default host gets the branded 404, not the debug page that
+    lists the URL configuration."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "SECURE_"))}
+    env["DJANGO_SETTINGS_MODULE"] = "mediaplatform.settings"
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; from django.test import Client; "
+        "response = Client().get('/no-such-page/', headers={'Host': '127.0.0.1:8000'}); "
+        "print(json.dumps({'debug': settings.DEBUG, 'status': response.status_code, "
+        "'page': response.content.decode()}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["debug"] is False
+    assert answer["status"] == 404
+    assert "Page not found" in answer["page"] and '<a class="brand"' in answer["page"]
+    assert "Using the URLconf" not in answer["page"] and "mediaplatform.urls" not in answer["page"]
+
+
+def test_metrics_are_closed_in_production_until_configured(production):
+    assert (production["METRICS_TOKEN"], production["METRICS_PUBLIC"]) == ("", False)
+    response = Client().get("/metrics", secure=True)
+    assert response.status_code == 403
+    assert "METRICS_TOKEN" in response.json()["error"]["message"]

@@ -5,8 +5,10 @@ addresses must be public (no loopback, private, link-local, multicast, reserved,
 ranges) unless settings.URL_IMPORT_ALLOWED_NETWORKS names its network; the connection then goes to that
 very address (no second DNS lookup a rebinding attack could answer differently), with TLS still checked
 against the host name. Redirects are followed here, hop by hop, with the same checks. The body streams to
-a temporary file (never into memory) under VIDEO_MAX_UPLOAD_BYTES and an overall deadline, its first bytes
-are sniffed before the rest is fetched, and the file is handed to `video_create`.
+a temporary file (never into memory) under VIDEO_MAX_UPLOAD_BYTES, its first bytes are sniffed before the
+rest is fetched, and the file is handed to `video_create`. One deadline (URL_IMPORT_TIMEOUT_SECONDS) covers
+the whole download, every hop included, and every socket read is given only the time left
+(mediaplatform.outbound), so a server trickling bytes cannot hold the request's thread past it.
 
 Synchronous on purpose: the client learns at once whether the URL was taken, and the limits (size, time,
 redirects) bound what a request may cost; processing itself is queued as for uploads.
@@ -26,7 +28,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from audit.models import StorageOperationType
 from audit.services import storage_operation
-from mediaplatform.outbound import address_allowed, host_header, pinned_connection_pool
+from mediaplatform.outbound import address_allowed, deadline_passed, host_header, pinned_connection_pool
 from videos.models import Video
 from videos.services.creation import VideoRejected, clean_filename, video_create
 from videos.sniffing import SNIFF_BYTES, sniff_video_mime_type
@@ -39,6 +41,19 @@ USER_AGENT = "mediaplatform-url-import/1.0"
 
 def _refuse(message: str, *, code: str = "source_url_refused", status_code: int = 400) -> VideoRejected:
     return VideoRejected(code=code, message=message, status_code=status_code)
+
+
+def _timed_out() -> VideoRejected:
+    return _refuse(
+        f"The download took longer than {settings.URL_IMPORT_TIMEOUT_SECONDS:g} s.",
+        code="source_fetch_timeout",
+        status_code=422,
+    )
+
+
+def _is_timeout(exc: urllib3.exceptions.HTTPError, deadline: float) -> bool:
+    # Reads are only ever given the time left, so a read timing out is the deadline passing.
+    return deadline_passed(deadline) or isinstance(exc, urllib3.exceptions.ReadTimeoutError)
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -74,11 +89,11 @@ def _check_url(url: str) -> tuple[str, str, int, str]:
 def _open(url: str, deadline: float) -> tuple[urllib3.BaseHTTPResponse, str]:
     """The response of the final hop (status 200), and its URL."""
     for _hop in range(settings.URL_IMPORT_MAX_REDIRECTS + 1):
+        if deadline_passed(deadline):
+            raise _timed_out()
         scheme, host, port, target = _check_url(url)
         address = _resolve(host, port)[0]
-        remaining = max(0.5, deadline - time.monotonic())
-        timeout = urllib3.Timeout(connect=min(10.0, remaining), read=min(30.0, remaining))
-        pool = pinned_connection_pool(scheme=scheme, host=host, port=port, address=address, timeout=timeout)
+        pool = pinned_connection_pool(scheme=scheme, host=host, port=port, address=address, deadline=deadline)
         try:
             response = pool.urlopen(
                 "GET",
@@ -89,6 +104,8 @@ def _open(url: str, deadline: float) -> tuple[urllib3.BaseHTTPResponse, str]:
                 retries=False,
             )
         except urllib3.exceptions.HTTPError as exc:
+            if _is_timeout(exc, deadline):
+                raise _timed_out()
             raise _refuse(
                 f"Fetching the URL failed: {exc.__class__.__name__}.", code="source_fetch_failed", status_code=422
             )
@@ -132,16 +149,12 @@ def _download(url: str) -> tuple[UploadedFile, str]:
                 size += len(chunk)
                 if size > limit:
                     raise too_large
-                if time.monotonic() > deadline:
-                    raise _refuse(
-                        f"The download took longer than {settings.URL_IMPORT_TIMEOUT_SECONDS:g} s.",
-                        code="source_fetch_timeout",
-                        status_code=422,
-                    )
                 digest.update(chunk)
                 handle.write(chunk)
         except urllib3.exceptions.HTTPError as exc:
             handle.close()
+            if _is_timeout(exc, deadline):
+                raise _timed_out()
             raise _refuse(
                 f"The download failed: {exc.__class__.__name__}.", code="source_fetch_failed", status_code=422
             )
