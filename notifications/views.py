@@ -10,8 +10,6 @@ from notifications.serializers import (
     WebhookEndpointSerializer,
 )
 from notifications.services.webhooks import (
-    WebhookEndpointLimitReached,
-    WebhookRefused,
     webhook_endpoint_create,
     webhook_endpoint_delete,
 )
@@ -34,19 +32,12 @@ class WebhookListCreateView(generics.ListAPIView):
     def post(self, request):
         serializer = WebhookEndpointSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            endpoint = webhook_endpoint_create(
-                owner=request.user,
-                url=serializer.validated_data["url"],
-                event_types=serializer.validated_data.get("event_types"),
-                description=serializer.validated_data.get("description", ""),
-            )
-        except WebhookRefused as refused:
-            raise ApiError(status_code=400, code="webhook_url_refused", message=refused.message)
-        except WebhookEndpointLimitReached as reached:
-            raise ApiError(
-                status_code=409, code="webhook_limit_reached", message=reached.message, details={"limit": reached.limit}
-            )
+        endpoint = webhook_endpoint_create(
+            owner=request.user,
+            url=serializer.validated_data["url"],
+            event_types=serializer.validated_data.get("event_types"),
+            description=serializer.validated_data.get("description", ""),
+        )
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
 

@@ -8,7 +8,6 @@ from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
-from processing.annotations import AnnotationError
 from processing.exports import EXPORTERS
 from processing.models import DetectorModel, ProcessingJob
 from processing.selectors import (
@@ -30,9 +29,7 @@ from processing.serializers import (
 )
 from processing.services.evaluation import evaluation_request
 from processing.services.jobs import (
-    DELETED,
     JobOptions,
-    JobRefused,
     job_cancel,
     job_create_for_video,
     job_mark_ground_truth,
@@ -40,7 +37,7 @@ from processing.services.jobs import (
     video_archive,
 )
 from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
-from processing.services.registry import ModelRefused, detector_model_create, detector_model_update
+from processing.services.registry import detector_model_create, detector_model_update
 from videos.models import Video
 from videos.permissions import IsStaffForWrites, RoleAccess
 from videos.serializers import DetectionSerializer, VideoDetailSerializer
@@ -54,17 +51,6 @@ def _job_or_404(request, job_id) -> ProcessingJob:
     return job
 
 
-def _conflict(refused: JobRefused) -> ApiError:
-    if refused.state == DELETED:
-        return ApiError(status_code=410, code="gone", message=refused.message)
-    return ApiError(
-        status_code=409,
-        code="invalid_transition",
-        message=refused.message,
-        details={"state": refused.state, "allowed_actions": refused.allowed},
-    )
-
-
 class VideoActionView(APIView):
     """POST-only action on a video; subclasses name the service."""
 
@@ -76,10 +62,7 @@ class VideoActionView(APIView):
     @extend_schema(request=None, responses={200: VideoDetailSerializer, 409: None})
     def post(self, request, video_id):
         video = video_for_request(request, video_id)
-        try:
-            self.act(request, video)
-        except JobRefused as refused:
-            raise _conflict(refused)
+        self.act(request, video)
         # A delete may have landed since the action: answer 410 then, not a crash.
         video = video_for_request(request, video_id)
         return Response(VideoDetailSerializer(video).data, status=self.success_status)
@@ -133,10 +116,7 @@ class VideoJobListCreateView(generics.ListAPIView):
             track=data["track"],
             model_name=data.get("model") or None,
         )
-        try:
-            job = job_create_for_video(video_id=video.pk, options=options, actor=request.user)
-        except JobRefused as refused:
-            raise _conflict(refused)
+        job = job_create_for_video(video_id=video.pk, options=options, actor=request.user)
         return Response(JobSerializer(_job_or_404(request, job.pk)).data, status=status.HTTP_201_CREATED)
 
 
@@ -153,10 +133,7 @@ class JobGroundTruthView(APIView):
     @extend_schema(request=None, responses={200: JobSerializer, 409: None})
     def post(self, request, job_id):
         job = _job_or_404(request, job_id)
-        try:
-            job_mark_ground_truth(job_id=job.pk, actor=request.user)
-        except JobRefused as refused:
-            raise _conflict(refused)
+        job_mark_ground_truth(job_id=job.pk, actor=request.user)
         return Response(JobSerializer(_job_or_404(request, job_id)).data)
 
 
@@ -198,10 +175,6 @@ class JobExportView(APIView):
         return response
 
 
-def _model_refused(refused: ModelRefused) -> ApiError:
-    return ApiError(status_code=refused.status_code, code=refused.code, message=refused.message)
-
-
 class DetectorModelListCreateView(generics.ListAPIView):
     """Registered detection models: every user reads them, staff register new ones."""
 
@@ -216,10 +189,7 @@ class DetectorModelListCreateView(generics.ListAPIView):
     def post(self, request):
         serializer = DetectorModelCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            model = detector_model_create(actor=request.user, **serializer.validated_data)
-        except ModelRefused as refused:
-            raise _model_refused(refused)
+        model = detector_model_create(actor=request.user, **serializer.validated_data)
         return Response(DetectorModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
@@ -257,10 +227,7 @@ class JobEvaluationView(APIView):
     @extend_schema(request=None, responses={202: EvaluationSerializer, 409: None})
     def post(self, request, job_id):
         job = _job_or_404(request, job_id)
-        try:
-            evaluation = evaluation_request(job_id=job.pk, actor=request.user)
-        except JobRefused as refused:
-            raise _conflict(refused)
+        evaluation = evaluation_request(job_id=job.pk, actor=request.user)
         return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -305,30 +272,17 @@ class VideoGroundTruthImportView(APIView):
         except ValueError:
             declared = 0
         if declared > limit + _MULTIPART_OVERHEAD_BYTES:
-            raise _too_large(ReferenceTooLarge(limit))
+            raise ReferenceTooLarge(limit)
         serializer = ReferenceImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         upload = data["file"]
-        try:
-            job = reference_import(
-                video_id=video.pk,
-                reference_file=upload,
-                filename=upload.name or "",
-                file_format=data.get("format"),
-                classes=data.get("classes") or None,
-                actor=request.user,
-            )
-        except AnnotationError as error:
-            raise ApiError(status_code=400, code="invalid_reference", message=error.message, details=error.details)
-        except ReferenceTooLarge as refused:
-            raise _too_large(refused)
-        except JobRefused as refused:
-            raise _conflict(refused)
+        job = reference_import(
+            video_id=video.pk,
+            reference_file=upload,
+            filename=upload.name or "",
+            file_format=data.get("format"),
+            classes=data.get("classes") or None,
+            actor=request.user,
+        )
         return Response(JobSerializer(_job_or_404(request, job.pk)).data, status=status.HTTP_201_CREATED)
-
-
-def _too_large(refused: ReferenceTooLarge) -> ApiError:
-    return ApiError(
-        status_code=413, code="file_too_large", message=refused.message, details={"max_bytes": refused.limit}
-    )

@@ -18,10 +18,9 @@ from mediaplatform.api.parsers import BoundedJSONParser
 from videos.models import Video
 from videos.models_access import AnalysisMediaType
 from videos.selectors import analysis_history_page, analysis_result, api_datetime, video_visibility
-from videos.services.deletion import VideoAlreadyDeleted, video_soft_delete
+from videos.services.deletion import video_soft_delete
 from videos.services.media_analysis import (
     STATUS_FOR_STATE,
-    AnalysisRefused,
     analysis_status,
     estimate_processing_time,
     media_analysis_create,
@@ -139,22 +138,14 @@ class AnalyzeView(APIView):
                 code="validation_error",
                 message=f"media_type must be one of {', '.join(AnalysisMediaType.values)}.",
             )
-        try:
-            video = media_analysis_create(
-                owner=request.user,
-                media_url=data["media_url"],
-                media_type=data["media_type"],
-                prompt=data["prompt"],
-                config=data["config"],
-                options=data["options"],
-            )
-        except AnalysisRefused as refused:
-            raise ApiError(
-                status_code=refused.status_code,
-                code=refused.code,
-                message=refused.message,
-                retry_after=refused.retry_after,
-            )
+        video = media_analysis_create(
+            owner=request.user,
+            media_url=data["media_url"],
+            media_type=data["media_type"],
+            prompt=data["prompt"],
+            config=data["config"],
+            options=data["options"],
+        )
         response = {
             "analysis_id": video.pk,
             "status": analysis_status(video),
@@ -199,10 +190,7 @@ class AnalysisDeleteView(APIView):
     def delete(self, request, analysis_id: str):
         video_id = _analysis_id(analysis_id)
         _video_or_error(request, video_id, gone_message="Analysis already deleted.")
-        try:
-            video_soft_delete(video_id=video_id, actor=request.user)
-        except VideoAlreadyDeleted:
-            raise ApiError(status_code=410, code="gone", message="Analysis already deleted.")
+        video_soft_delete(video_id=video_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

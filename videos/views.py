@@ -26,8 +26,8 @@ from videos.serializers import (
     VideoDetailSerializer,
     VideoListSerializer,
 )
-from videos.services.creation import VideoRejected, video_create
-from videos.services.deletion import VideoAlreadyDeleted, video_soft_delete
+from videos.services.creation import video_create
+from videos.services.deletion import video_soft_delete
 from videos.services.url_import import video_import_from_url
 
 logger = logging.getLogger(__name__)
@@ -45,10 +45,6 @@ def video_missing(request, video_id) -> ApiError:
     if video_visibility(user=request.user, video_id=video_id) == "deleted":
         return ApiError(status_code=410, code="gone", message="This video was deleted.")
     return ApiError(status_code=404, code="not_found", message="No such video.")
-
-
-def rejected(exc: VideoRejected) -> ApiError:
-    return ApiError(status_code=exc.status_code, code=exc.code, message=exc.message, retry_after=exc.retry_after)
 
 
 class VideoListCreateView(generics.ListAPIView):
@@ -76,30 +72,26 @@ class VideoListCreateView(generics.ListAPIView):
         data = create.validated_data
         if "file" in data and data.get("source_url"):
             raise ApiError(status_code=400, code="invalid", message="Send either a file or a source_url, not both.")
-        try:
-            if data.get("source_url"):
-                video = video_import_from_url(
-                    owner=request.user,
-                    source_url=data["source_url"],
-                    title=data.get("title", ""),
-                    frame_step=data.get("frame_step"),
-                )
-            elif "file" in data:
-                video = video_create(
-                    owner=request.user,
-                    uploaded_file=data["file"],
-                    title=data.get("title", ""),
-                    frame_step=data.get("frame_step"),
-                )
-            else:
-                raise ApiError(
-                    status_code=400,
-                    code="file_missing",
-                    message="Send the video in the multipart field 'file', or give a 'source_url'.",
-                )
-        except VideoRejected as exc:
-            logger.info("video creation by %s refused: %s", request.user.pk, exc.code)
-            raise rejected(exc)
+        if data.get("source_url"):
+            video = video_import_from_url(
+                owner=request.user,
+                source_url=data["source_url"],
+                title=data.get("title", ""),
+                frame_step=data.get("frame_step"),
+            )
+        elif "file" in data:
+            video = video_create(
+                owner=request.user,
+                uploaded_file=data["file"],
+                title=data.get("title", ""),
+                frame_step=data.get("frame_step"),
+            )
+        else:
+            raise ApiError(
+                status_code=400,
+                code="file_missing",
+                message="Send the video in the multipart field 'file', or give a 'source_url'.",
+            )
         body = VideoDetailSerializer(video_for_request(request, video.pk)).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -121,10 +113,7 @@ class VideoDetailView(generics.RetrieveDestroyAPIView):
     def delete(self, request, video_id):
         if video_visibility(user=request.user, video_id=video_id) is None:
             raise ApiError(status_code=404, code="not_found", message="No such video.")
-        try:
-            video_soft_delete(video_id=video_id, actor=request.user)
-        except VideoAlreadyDeleted:
-            raise ApiError(status_code=410, code="gone", message="This video was already deleted.")
+        video_soft_delete(video_id=video_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

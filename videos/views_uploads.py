@@ -29,14 +29,12 @@ from mediaplatform.api.parsers import BoundedJSONParser
 from processing.models import ProcessingJob
 from videos.serializers import VideoDetailSerializer
 from videos.services.chunked_upload import (
-    UploadRefused,
     chunked_upload_append,
     chunked_upload_cancel,
     chunked_upload_get,
     chunked_upload_start,
 )
-from videos.services.creation import VideoRejected
-from videos.views import rejected, video_for_request
+from videos.views import video_for_request
 
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"  # tus's; application/octet-stream is taken too
 CHUNK_CONTENT_TYPES = {CHUNK_CONTENT_TYPE, "application/octet-stream"}
@@ -70,13 +68,6 @@ class UploadSessionSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
-def _refused(exc: UploadRefused) -> ApiError:
-    details = {"offset": exc.offset} if exc.offset is not None else {}
-    return ApiError(
-        status_code=exc.status_code, code=exc.code, message=exc.message, details=details, retry_after=exc.retry_after
-    )
-
-
 def _header_int(request, name: str) -> int | None:
     raw = request.headers.get(name)
     if raw is None:
@@ -107,16 +98,13 @@ class UploadListView(APIView):
         size = data.get("size") or _header_int(request, "Upload-Length")
         if not size:
             raise ApiError(status_code=400, code="invalid", message="Give the file's size: size or Upload-Length.")
-        try:
-            session = chunked_upload_start(
-                owner=request.user,
-                filename=data["filename"],
-                size=size,
-                title=data.get("title", ""),
-                frame_step=data.get("frame_step"),
-            )
-        except UploadRefused as exc:
-            raise _refused(exc)
+        session = chunked_upload_start(
+            owner=request.user,
+            filename=data["filename"],
+            size=size,
+            title=data.get("title", ""),
+            frame_step=data.get("frame_step"),
+        )
         body = _body(session, request)
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"], "Upload-Offset": "0"})
 
@@ -125,10 +113,7 @@ class UploadDetailView(APIView):
     parser_classes = [ChunkParser, OctetStreamChunkParser]
 
     def _session(self, request, upload_id):
-        try:
-            return chunked_upload_get(owner=request.user, upload_id=upload_id)
-        except UploadRefused as exc:
-            raise _refused(exc)
+        return chunked_upload_get(owner=request.user, upload_id=upload_id)
 
     @extend_schema(responses={200: UploadSessionSerializer})
     def get(self, request, upload_id):
@@ -165,14 +150,9 @@ class UploadDetailView(APIView):
             raise ApiError(status_code=400, code="invalid", message="The Upload-Offset header is missing.")
         length = _header_int(request, "Content-Length") or 0
         raw = request._request  # streamed from the spooled body, never read whole into memory
-        try:
-            session, video = chunked_upload_append(
-                owner=request.user, upload_id=upload_id, offset=offset, read=raw.read, length=length
-            )
-        except UploadRefused as exc:
-            raise _refused(exc)
-        except VideoRejected as exc:
-            raise rejected(exc)
+        session, video = chunked_upload_append(
+            owner=request.user, upload_id=upload_id, offset=offset, read=raw.read, length=length
+        )
         if video is None:
             response = Response(status=status.HTTP_204_NO_CONTENT)
             response["Upload-Offset"] = str(session.offset)
@@ -182,8 +162,5 @@ class UploadDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, upload_id):
-        try:
-            chunked_upload_cancel(owner=request.user, upload_id=upload_id)
-        except UploadRefused as exc:
-            raise _refused(exc)
+        chunked_upload_cancel(owner=request.user, upload_id=upload_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -21,7 +21,7 @@ from notifications.tickets import ws_ticket_issue
 from videos.api_tokens import api_token_expires_at, api_token_for_sign_in, api_token_rotate
 from videos.models_access import ApiKey
 from videos.serializers import ApiKeyCreatedSerializer, ApiKeyCreateSerializer, ApiKeySerializer
-from videos.services.access import ApiKeyRefused, api_key_create, api_key_revoke
+from videos.services.access import api_key_create, api_key_revoke
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,7 @@ class ApiKeyListCreateView(generics.ListAPIView):
     def post(self, request):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            row, key = api_key_create(user=request.user, **serializer.validated_data)
-        except ApiKeyRefused as refused:
-            raise ApiError(status_code=refused.status_code, code=refused.code, message=refused.message)
+        row, key = api_key_create(user=request.user, **serializer.validated_data)
         body = ApiKeyCreatedSerializer(row).data
         body["key"] = key
         return Response(body, status=status.HTTP_201_CREATED)

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from mediaplatform.outbound import address_allowed, deadline_passed, host_header, pinned_connection_pool
+from mediaplatform.service_errors import ServiceError
 from notifications.models import (
     EventType,
     WebhookAttempt,
@@ -50,17 +51,19 @@ RESPONSE_EXCERPT_BYTES = WebhookAttempt._meta.get_field("response_excerpt").max_
 CONNECT_TIMEOUT_SECONDS = 5.0
 
 
-class WebhookRefused(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class WebhookRefused(ServiceError):
+    default_code = "webhook_url_refused"
 
 
-class WebhookEndpointLimitReached(Exception):
+class WebhookEndpointLimitReached(ServiceError):
     def __init__(self, limit: int):
+        super().__init__(
+            f"You have {limit} webhooks, the most one account may have; delete one to add another.",
+            code="webhook_limit_reached",
+            status_code=409,
+            details={"limit": limit},
+        )
         self.limit = limit
-        self.message = f"You have {limit} webhooks, the most one account may have; delete one to add another."
-        super().__init__(self.message)
 
 
 class WebhookTimedOut(Exception):

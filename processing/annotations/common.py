@@ -5,33 +5,31 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from mediaplatform.api.fields import column_integer_range
+from mediaplatform.service_errors import ServiceError
 from processing.models import Detection
 
 
-class AnnotationError(ValueError):
+class AnnotationError(ServiceError, ValueError):
     """The file cannot be used as a reference; the message names the place (line, entry, field) and the fix.
 
-    `details` is what the API's error body carries: `line` for text formats, `path` (e.g.
-    `annotations[3].bbox`) for JSON, `field` when one field is to blame.
+    Its details name that place: `line` for text formats, `path` (e.g. `annotations[3].bbox`) for JSON,
+    `field` when one field is to blame.
     """
 
+    default_code = "invalid_reference"
+
     def __init__(self, message: str, *, line: int | None = None, path: str = "", field: str = ""):
-        super().__init__(message)
-        self.message = message
+        details: dict = {}
+        if line is not None:
+            details["line"] = line
+        if path:
+            details["path"] = path
+        if field:
+            details["field"] = field
+        super().__init__(message, details=details)
         self.line = line
         self.path = path
         self.field = field
-
-    @property
-    def details(self) -> dict:
-        details: dict = {}
-        if self.line is not None:
-            details["line"] = self.line
-        if self.path:
-            details["path"] = self.path
-        if self.field:
-            details["field"] = self.field
-        return details
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
 from notifications.services.events import event_emit
@@ -27,12 +28,19 @@ ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
 DELETED = "deleted"
 
 
-class JobRefused(Exception):
+class JobRefused(ServiceError):
     """The request does not fit the job's or video's current state; `allowed` lists what would."""
 
     def __init__(self, message: str, *, state: str, allowed: list[str]):
-        super().__init__(message)
-        self.message = message
+        if state == DELETED:
+            super().__init__(message, code="gone", status_code=410)
+        else:
+            super().__init__(
+                message,
+                code="invalid_transition",
+                status_code=409,
+                details={"state": state, "allowed_actions": allowed},
+            )
         self.state = state
         self.allowed = allowed
 

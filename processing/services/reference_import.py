@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from mediaplatform.service_errors import ServiceError
 from notifications.models import EventType
 from notifications.services.events import event_emit
 from processing.annotations import (
@@ -49,10 +50,14 @@ def reference_max_bytes() -> int:
     return settings.REFERENCE_IMPORT_MAX_BYTES
 
 
-class ReferenceTooLarge(Exception):
+class ReferenceTooLarge(ServiceError):
     def __init__(self, limit: int):
-        super().__init__(f"A reference file may be at most {limit:,} bytes.")
-        self.message = str(self)
+        super().__init__(
+            f"A reference file may be at most {limit:,} bytes.",
+            code="file_too_large",
+            status_code=413,
+            details={"max_bytes": limit},
+        )
         self.limit = limit
 
 

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
+from mediaplatform.service_errors import ServiceError
 from processing.detector import Detector, DetectorConfig, DetectorUnavailable, file_sha256
 from processing.models import DetectorModel, Framework
 from processing.weights_loading import WeightsRefused
@@ -148,12 +149,8 @@ def detector_config_for(model: DetectorModel | None, *, image_size: int | None =
     )
 
 
-class ModelRefused(Exception):
-    def __init__(self, *, code: str, message: str, status_code: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
+class ModelRefused(ServiceError):
+    pass
 
 
 def detector_model_create(

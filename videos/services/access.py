@@ -7,17 +7,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from mediaplatform.service_errors import ServiceError
 from videos.models_access import ApiKey, api_key_generate
 
 MAX_ACTIVE_KEYS_PER_USER = 20
 
 
-class ApiKeyRefused(Exception):
-    def __init__(self, *, code: str, message: str, status_code: int = 400):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
+class ApiKeyRefused(ServiceError):
+    pass
 
 
 def api_key_create(*, user: AbstractBaseUser, name: str, expires_at: datetime | None = None) -> tuple[ApiKey, str]:

@@ -35,6 +35,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 
+from mediaplatform.service_errors import ServiceError
 from videos.models import Video
 from videos.services.creation import VideoRejected, clean_filename, video_create
 
@@ -49,8 +50,8 @@ _SESSIONS_LOCK_CLASS = 0x5550  # "UP"
 _BUSY_RETRY_AFTER_SECONDS = 1
 
 
-class UploadRefused(Exception):
-    """A request about an upload session refused; `status_code` is the HTTP answer."""
+class UploadRefused(ServiceError):
+    """A request about an upload session refused; `offset`, when known, is where the client resumes."""
 
     def __init__(
         self,
@@ -61,12 +62,9 @@ class UploadRefused(Exception):
         offset: int | None = None,
         retry_after: int | None = None,
     ):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
+        details = {"offset": offset} if offset is not None else {}
+        super().__init__(message, code=code, status_code=status_code, details=details, retry_after=retry_after)
         self.offset = offset
-        self.retry_after = retry_after
 
 
 @dataclass

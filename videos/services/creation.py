@@ -13,6 +13,7 @@ from django.db import connection, transaction
 
 from audit.models import StorageOperationType
 from audit.services import audit_record, storage_operation
+from mediaplatform.service_errors import ServiceError
 from notifications.models import EventType
 from videos.models import LIVE_STATES, Priority, Video
 from videos.services.transitions import video_lock, video_transition
@@ -24,15 +25,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class VideoRejected(Exception):
-    """An upload refused before anything was stored; `status_code` is the HTTP answer."""
-
-    def __init__(self, *, code: str, message: str, status_code: int = 400, retry_after: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
-        self.retry_after = retry_after
+class VideoRejected(ServiceError):
+    """An upload refused before anything was stored."""
 
 
 # A namespace for the per-owner advisory lock, so it cannot collide with the job-run locks.

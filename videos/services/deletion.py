@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from audit.services import audit_record
+from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from videos.models import Video
 from videos.services.transitions import video_lock
@@ -14,8 +15,12 @@ from videos.services.transitions import video_lock
 logger = logging.getLogger(__name__)
 
 
-class VideoAlreadyDeleted(Exception):
-    pass
+class VideoAlreadyDeleted(ServiceError):
+    default_code = "gone"
+    default_status_code = 410
+
+    def __init__(self, message: str = "This video was already deleted."):
+        super().__init__(message)
 
 
 def video_soft_delete(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
@@ -34,7 +39,7 @@ def _soft_delete(*, video_id, actor: AbstractBaseUser | None) -> Video:
 
     video = video_lock(video_id=video_id)
     if video.deleted_at is not None:
-        raise VideoAlreadyDeleted(str(video.pk))
+        raise VideoAlreadyDeleted()
     with contextlib.suppress(JobRefused):
         job_cancel(video_id=video.pk, actor=actor)
     video = video_lock(video_id=video_id)

@@ -4,6 +4,7 @@ import logging
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from mediaplatform.service_errors import ServiceError
 from videos.models import Video, WorkflowState
 from videos.models_access import AnalysisMediaType, MediaAnalysisRequest
 from videos.services.creation import VideoRejected
@@ -31,13 +32,8 @@ STATES_FOR_STATUS = {
 }
 
 
-class AnalysisRefused(Exception):
-    def __init__(self, *, code: str, message: str, status_code: int = 422, retry_after: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
-        self.retry_after = retry_after
+class AnalysisRefused(ServiceError):
+    default_status_code = 422
 
 
 def analysis_status(video: Video) -> str:
