@@ -5,9 +5,6 @@ from processing import views
 urlpatterns = [
     path("models/", views.DetectorModelListCreateView.as_view(), name="model-list"),
     path("models/<int:model_id>/", views.DetectorModelDetailView.as_view(), name="model-detail"),
-    path("videos/<uuid:video_id>/cancel/", views.VideoCancelView.as_view(), name="video-cancel"),
-    path("videos/<uuid:video_id>/retry/", views.VideoRetryView.as_view(), name="video-retry"),
-    path("videos/<uuid:video_id>/archive/", views.VideoArchiveView.as_view(), name="video-archive"),
     path("videos/<uuid:video_id>/jobs/", views.VideoJobListCreateView.as_view(), name="video-jobs"),
     path(
         "videos/<uuid:video_id>/ground-truth/",

@@ -30,17 +30,13 @@ from processing.serializers import (
 from processing.services.evaluation import evaluation_request
 from processing.services.jobs import (
     JobOptions,
-    job_cancel,
     job_create_for_video,
     job_mark_ground_truth,
-    job_retry,
-    video_archive,
 )
 from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
 from processing.services.registry import detector_model_create, detector_model_update
-from videos.models import Video
 from videos.permissions import IsStaffForWrites, RoleAccess
-from videos.serializers import DetectionSerializer, VideoDetailSerializer
+from videos.serializers import DetectionSerializer
 from videos.views import video_for_request
 
 
@@ -49,44 +45,6 @@ def _job_or_404(request, job_id) -> ProcessingJob:
     if job is None:
         raise ApiError(status_code=404, code="not_found", message="No such run.")
     return job
-
-
-class VideoActionView(APIView):
-    """POST-only action on a video; subclasses name the service."""
-
-    serializer_class = VideoDetailSerializer
-
-    def act(self, request, video: Video):
-        raise NotImplementedError
-
-    @extend_schema(request=None, responses={200: VideoDetailSerializer, 409: None})
-    def post(self, request, video_id):
-        video = video_for_request(request, video_id)
-        self.act(request, video)
-        # A delete may have landed since the action: answer 410 then, not a crash.
-        video = video_for_request(request, video_id)
-        return Response(VideoDetailSerializer(video).data, status=self.success_status)
-
-
-class VideoCancelView(VideoActionView):
-    success_status = status.HTTP_200_OK
-
-    def act(self, request, video):
-        job_cancel(video_id=video.pk, actor=request.user)
-
-
-class VideoRetryView(VideoActionView):
-    success_status = status.HTTP_202_ACCEPTED
-
-    def act(self, request, video):
-        job_retry(video_id=video.pk, actor=request.user)
-
-
-class VideoArchiveView(VideoActionView):
-    success_status = status.HTTP_200_OK
-
-    def act(self, request, video):
-        video_archive(video_id=video.pk, actor=request.user)
 
 
 class VideoJobListCreateView(generics.ListAPIView):

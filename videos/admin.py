@@ -9,13 +9,13 @@ from django.utils.html import format_html, format_html_join
 
 from audit.admin_mixins import AuditedAdminMixin
 from processing.models import ProcessingErrorLog, ProcessingJob
-from processing.services.jobs import JobRefused, job_cancel, job_retry, video_allowed_actions, video_archive
 from videos.models import Video, VideoStateTransition
+from videos.services.workflow import WorkflowRefused, video_allowed_actions, video_archive, video_cancel, video_retry
 
 # The state machine's transitions staff may ask for: (service, past tense for the message).
 TRANSITIONS = {
-    "retry": (job_retry, "queued for retry"),
-    "cancel": (job_cancel, "cancelled"),
+    "retry": (video_retry, "queued for retry"),
+    "cancel": (video_cancel, "cancelled"),
     "archive": (video_archive, "archived"),
 }
 
@@ -25,7 +25,7 @@ def video_transition_apply(request, video: Video, action: str) -> bool:
     service, done = TRANSITIONS[action]
     try:
         service(video_id=video.pk, actor=request.user)
-    except JobRefused as refused:
+    except WorkflowRefused as refused:
         allowed = ", ".join(refused.allowed) or "nothing"
         messages.error(request, f"“{video}”: {refused.message} Allowed now: {allowed}.")
         return False

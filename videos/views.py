@@ -29,6 +29,7 @@ from videos.serializers import (
 from videos.services.creation import video_create
 from videos.services.deletion import video_soft_delete
 from videos.services.url_import import video_import_from_url
+from videos.services.workflow import video_archive, video_cancel, video_retry
 
 logger = logging.getLogger(__name__)
 
@@ -135,3 +136,41 @@ class StatsView(APIView):
         window = query.validated_data
         stats = video_stats(user=request.user, created_from=window["from"], created_to=window["to"])
         return Response(StatsSerializer(stats).data)
+
+
+class VideoActionView(APIView):
+    """POST-only action on a video; subclasses name the service."""
+
+    serializer_class = VideoDetailSerializer
+
+    def act(self, request, video: Video):
+        raise NotImplementedError
+
+    @extend_schema(request=None, responses={200: VideoDetailSerializer, 409: None})
+    def post(self, request, video_id):
+        video = video_for_request(request, video_id)
+        self.act(request, video)
+        # A delete may have landed since the action: answer 410 then, not a crash.
+        video = video_for_request(request, video_id)
+        return Response(VideoDetailSerializer(video).data, status=self.success_status)
+
+
+class VideoCancelView(VideoActionView):
+    success_status = status.HTTP_200_OK
+
+    def act(self, request, video):
+        video_cancel(video_id=video.pk, actor=request.user)
+
+
+class VideoRetryView(VideoActionView):
+    success_status = status.HTTP_202_ACCEPTED
+
+    def act(self, request, video):
+        video_retry(video_id=video.pk, actor=request.user)
+
+
+class VideoArchiveView(VideoActionView):
+    success_status = status.HTTP_200_OK
+
+    def act(self, request, video):
+        video_archive(video_id=video.pk, actor=request.user)

@@ -8,7 +8,6 @@ from django.views.decorators.http import require_safe
 
 from mediaplatform.api.fields import bounded_integer, column_integer_range
 from processing.models import Detection, RecoveryStrategy
-from processing.services.jobs import video_allowed_actions
 from videos.filters import VideoListFilterSerializer, video_filter
 from videos.models import Video, WorkflowState
 from videos.selectors import video_latest_job, video_list_for_user
@@ -19,6 +18,7 @@ from videos.selectors_dashboard import (
     detections_packed,
     video_for_page,
 )
+from videos.services.workflow import video_allowed_actions
 
 EXPORT_FORMATS = ["coco", "yolo", "mot"]
 FRAME_INDEX_RANGE = column_integer_range(Detection, "frame_index")

@@ -1,6 +1,7 @@
 """Creating, cancelling, retrying and marking processing jobs."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
@@ -10,39 +11,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
-from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
-from notifications.services.events import event_emit
 from processing.models import DetectorModel, JobOrigin, JobStatus, ProcessingJob
 from processing.services.locking import LockedVideo, job_lock, video_and_jobs_lock
 from processing.services.registry import detector_config_for, detector_model_default
 from processing.services.stages import stages_cancel, stages_initialise
 from videos.models import LIVE_STATES, Video, WorkflowState
 from videos.services.transitions import video_lock, video_transition
+from videos.services.workflow import WorkflowRefused, video_allowed_actions, video_refuse_if_deleted
 
 logger = logging.getLogger(__name__)
 
 ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
-# The `state` of a refusal whose video was deleted meanwhile: the API answers 410 for it.
-DELETED = "deleted"
 
 
-class JobRefused(ServiceError):
-    """The request does not fit the job's or video's current state; `allowed` lists what would."""
-
-    def __init__(self, message: str, *, state: str, allowed: list[str]):
-        if state == DELETED:
-            super().__init__(message, code="gone", status_code=410)
-        else:
-            super().__init__(
-                message,
-                code="invalid_transition",
-                status_code=409,
-                details={"state": state, "allowed_actions": allowed},
-            )
-        self.state = state
-        self.allowed = allowed
+class JobRefused(WorkflowRefused):
+    """A run's action that does not fit the run's or its video's current state."""
 
 
 @dataclass(frozen=True)
@@ -132,45 +117,6 @@ def _latest_job_id(video: Video):
     return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").values_list("pk", flat=True).first()
 
 
-def _refuse_if_deleted(video: Video) -> None:
-    if video.deleted_at is not None:
-        raise JobRefused("This video was deleted.", state=DELETED, allowed=[])
-
-
-@atomic_retrying_conflicts
-def job_cancel(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
-    """Stop the video's active runs: they end `cancelled` at once and keep the detections they stored.
-
-    A running worker notices at its next step and stops quietly. A live video fails with reason
-    `cancelled` and `cancelled_at` set, so it reads as cancelled rather than as a failure.
-    """
-    locked = video_and_jobs_lock(video_id=video_id, job_filter=Q(status__in=ACTIVE_JOB_STATUSES))
-    video, active = locked.video, locked.jobs
-    if video.workflow_state not in LIVE_STATES and not active:
-        raise JobRefused(
-            f"A {video.workflow_state} video has nothing to cancel.",
-            state=video.workflow_state,
-            allowed=video_allowed_actions(video=video),
-        )
-    now = timezone.now()
-    for job in active:
-        _job_set_cancelled(job=job, at=now)
-    audit_record(action="video.cancel", obj=video, actor=actor, new_values={"jobs": [str(j.pk) for j in active]})
-    data = _cancelled_event_data(active)
-    if video.workflow_state not in LIVE_STATES:
-        event_emit(video=video, event_type=EventType.PROCESSING_CANCELLED, data=data)
-        return video
-    return video_transition(
-        video_id=video.pk,
-        transition_name="fail",
-        actor=actor,
-        reason="cancelled",
-        event_type=EventType.PROCESSING_CANCELLED,
-        event_data=data,
-        field_updates={"last_error_message": "cancelled", "cancelled_at": now},
-    )
-
-
 def _job_set_cancelled(*, job: ProcessingJob, at) -> None:
     job.cancel_requested_at = job.cancel_requested_at or at
     job.status = JobStatus.CANCELLED
@@ -215,51 +161,10 @@ def job_finish_cancelled(*, locked: LockedVideo, job: ProcessingJob) -> None:
 
 
 @atomic_retrying_conflicts
-def job_retry(*, video_id, actor: AbstractBaseUser | None = None) -> ProcessingJob:
-    """Run a failed video's latest job again; it resumes after the last frame it stored."""
-    video = video_lock(video_id=video_id)
-    _refuse_if_deleted(video)
-    if video.workflow_state != WorkflowState.FAILED:
-        raise JobRefused(
-            f"Only a failed video can be retried; this one is {video.workflow_state}.",
-            state=video.workflow_state,
-            allowed=video_allowed_actions(video=video),
-        )
-    latest_id = _latest_job_id(video)
-    if latest_id is None:
-        job = job_create(video=video, actor=actor)
-    else:
-        # Whatever the run's status, this starts a new attempt: a runner still holding it sees the
-        # retry count move and stops, leaving the job to the attempt queued here.
-        job = video_and_jobs_lock(video_id=video.pk, job_ids=[latest_id]).job(latest_id)
-        job.status = JobStatus.QUEUED
-        job.cancel_requested_at = None
-        job.finished_at = None
-        job.retry_count += 1
-        job.save(update_fields=["status", "cancel_requested_at", "finished_at", "retry_count", "updated_at"])
-        transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
-    audit_record(action="video.retry", obj=video, actor=actor, new_values={"job_id": str(job.pk)})
-    return job
-
-
-@atomic_retrying_conflicts
-def video_archive(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
-    video = video_lock(video_id=video_id)
-    _refuse_if_deleted(video)
-    if video.workflow_state not in (WorkflowState.COMPLETED, WorkflowState.FAILED):
-        raise JobRefused(
-            f"Only a completed or failed video can be archived; this one is {video.workflow_state}.",
-            state=video.workflow_state,
-            allowed=video_allowed_actions(video=video),
-        )
-    return video_transition(video_id=video.pk, transition_name="archive", actor=actor, reason="archived")
-
-
-@atomic_retrying_conflicts
 def job_create_for_video(*, video_id, options: JobOptions, actor: AbstractBaseUser | None = None) -> ProcessingJob:
     """Another run over a finished video (another model or settings); earlier runs are kept."""
     video = video_lock(video_id=video_id)
-    _refuse_if_deleted(video)
+    video_refuse_if_deleted(video)
     if video.workflow_state != WorkflowState.COMPLETED:
         raise JobRefused(
             f"A new run needs a completed video; this one is {video.workflow_state}.",
@@ -270,19 +175,6 @@ def job_create_for_video(*, video_id, options: JobOptions, actor: AbstractBaseUs
     if ProcessingJob.objects.filter(video=video, status__in=ACTIVE_JOB_STATUSES).exists():
         raise JobRefused("This video already has a run in progress.", state=video.workflow_state, allowed=["cancel"])
     return job_create(video=video, options=options, actor=actor)
-
-
-def video_allowed_actions(*, video: Video) -> list[str]:
-    actions = []
-    if video.workflow_state in LIVE_STATES:
-        actions.append("cancel")
-    if video.workflow_state == WorkflowState.FAILED:
-        actions.append("retry")
-    if video.workflow_state in (WorkflowState.COMPLETED, WorkflowState.FAILED):
-        actions.append("archive")
-    if video.workflow_state == WorkflowState.COMPLETED:
-        actions.append("run")
-    return actions
 
 
 @atomic_retrying_conflicts
@@ -298,3 +190,37 @@ def job_mark_ground_truth(*, job_id, actor: AbstractBaseUser | None = None) -> P
     job.save(update_fields=["is_ground_truth", "updated_at"])
     audit_record(action="job.mark_ground_truth", obj=job, actor=actor)
     return job
+
+
+class ProcessingVideoRuns:
+    """The runs of a video, as the videos app's workflow asks for them (`videos.runs.VideoRuns`)."""
+
+    def start_first(self, *, video: Video, options, actor: AbstractBaseUser | None, enqueue: bool) -> None:
+        if isinstance(options, Mapping):
+            options = JobOptions(**options)
+        options = options or JobOptions(frame_step=settings.DEFAULT_FRAME_STEP)
+        job_create(video=video, options=options, actor=actor, enqueue=enqueue)
+
+    def stop_active(self, *, video: Video) -> dict | None:
+        active = video_and_jobs_lock(video_id=video.pk, job_filter=Q(status__in=ACTIVE_JOB_STATUSES)).jobs
+        if not active:
+            return None
+        now = timezone.now()
+        for job in active:
+            _job_set_cancelled(job=job, at=now)
+        return _cancelled_event_data(active)
+
+    def queue_again(self, *, video: Video, actor: AbstractBaseUser | None) -> ProcessingJob:
+        latest_id = _latest_job_id(video)
+        if latest_id is None:
+            return job_create(video=video, actor=actor)
+        # Whatever the run's status, this starts a new attempt: a runner still holding it sees the
+        # retry count move and stops, leaving the job to the attempt queued here.
+        job = video_and_jobs_lock(video_id=video.pk, job_ids=[latest_id]).job(latest_id)
+        job.status = JobStatus.QUEUED
+        job.cancel_requested_at = None
+        job.finished_at = None
+        job.retry_count += 1
+        job.save(update_fields=["status", "cancel_requested_at", "finished_at", "retry_count", "updated_at"])
+        transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+        return job

@@ -9,13 +9,14 @@ from mediaplatform.api.errors import api_exception_handler
 from mediaplatform.service_errors import ServiceError
 from notifications.services.webhooks import WebhookEndpointLimitReached, WebhookRefused
 from processing.annotations import AnnotationError
-from processing.services.jobs import DELETED, JobRefused
+from processing.services.jobs import JobRefused
 from processing.services.reference_import import ReferenceTooLarge
 from processing.services.registry import ModelRefused
 from videos.services.chunked_upload import UploadRefused
 from videos.services.creation import VideoRejected
 from videos.services.deletion import VideoAlreadyDeleted
 from videos.services.media_analysis import AnalysisRefused
+from videos.services.workflow import DELETED
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import OutboxEvent
 from processing.models import Detection, JobStatus, ProcessingErrorLog, ProcessingJob
 from processing.services.failures import job_handle_failure
-from processing.services.jobs import JobOptions, job_cancel, job_mark_ground_truth, job_retry
+from processing.services.jobs import JobOptions, job_mark_ground_truth
 from processing.services.pipeline import JobRunner, job_run
 from tests.factories import UserFactory, VideoFactory
 from tests.processing.running import settle
@@ -25,6 +25,7 @@ from tests.videofiles import write_test_video
 from videos.models import Video, VideoStateTransition
 from videos.services.creation import VideoRejected, video_create
 from videos.services.deletion import video_soft_delete
+from videos.services.workflow import video_cancel, video_retry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,7 +77,7 @@ def test_a_cancel_between_steps_stops_the_run_and_never_moves_the_video_back(cli
     video = create(clip)
     job = ProcessingJob.objects.get(video=video)
 
-    runner_with(job, after=after, action=lambda: job_cancel(video_id=video.pk)).run()
+    runner_with(job, after=after, action=lambda: video_cancel(video_id=video.pk)).run()
 
     assert_stopped_quietly(video, job)
     assert "processing" not in states_visited(video)[states_visited(video).index("failed") :]
@@ -98,7 +99,7 @@ def test_a_cancel_during_validation_on_the_reuse_path_records_no_internal_error(
     video = create(clip, owner=owner)
     job = ProcessingJob.objects.get(video=video)
 
-    runner_with(job, after="_start", action=lambda: job_cancel(video_id=video.pk)).run()
+    runner_with(job, after="_start", action=lambda: video_cancel(video_id=video.pk)).run()
 
     assert_stopped_quietly(video, job)
     assert not Detection.objects.filter(job=job).exists()
@@ -110,7 +111,7 @@ def test_a_cancel_keeps_the_batches_already_stored(clip):
 
     def cancel_after_two_batches(progress):
         if progress.processed_frames == 8:
-            job_cancel(video_id=video.pk)
+            video_cancel(video_id=video.pk)
 
     job_run(job_id=job.pk, on_progress=cancel_after_two_batches)
 
@@ -126,8 +127,8 @@ def test_a_retry_while_the_cancelled_run_is_still_stopping_belongs_to_the_new_at
 
     def cancel_and_retry_before_the_runner_notices(progress):
         if progress.processed_frames == 4:
-            job_cancel(video_id=video.pk)
-            job_retry(video_id=video.pk)
+            video_cancel(video_id=video.pk)
+            video_retry(video_id=video.pk)
 
     job_run(job_id=job.pk, on_progress=cancel_and_retry_before_the_runner_notices)
 
@@ -146,7 +147,7 @@ def test_a_failure_of_a_cancelled_run_is_not_recorded_as_an_error(clip):
     video = create(clip)
     job = ProcessingJob.objects.get(video=video)
     JobRunner(ProcessingJob.objects.get(pk=job.pk))._start()
-    job_cancel(video_id=video.pk)
+    video_cancel(video_id=video.pk)
 
     outcome = job_handle_failure(job_id=job.pk, stage="inference", exc=RuntimeError("decoder crashed"))
 
@@ -216,7 +217,7 @@ def test_every_service_locks_the_video_before_its_jobs(clip):
         locks_taken_by(lambda: job_handle_failure(job_id=failing.pk, stage="inference", exc=TimeoutError("slow")))
         == video_first
     )
-    assert locks_taken_by(lambda: job_cancel(video_id=second.pk)) == video_first
+    assert locks_taken_by(lambda: video_cancel(video_id=second.pk)) == video_first
 
 
 # -- a deadlock that still happens is run again ----------------------------------------------------

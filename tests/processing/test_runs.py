@@ -10,7 +10,7 @@ from django.db import OperationalError, connection
 from notifications.models import OutboxEvent
 from processing.models import Detection, JobStatus, ProcessingErrorLog, ProcessingJob
 from processing.services.failures import job_handle_failure
-from processing.services.jobs import JobOptions, job_cancel
+from processing.services.jobs import JobOptions
 from processing.services.locking import lock_key
 from processing.services.pipeline import job_run
 from processing.services.sweeps import stuck_jobs_requeue
@@ -19,6 +19,7 @@ from tests.processing.running import settle
 from tests.videofiles import write_test_video
 from videos.models import Video
 from videos.services.creation import video_create
+from videos.services.workflow import video_cancel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,7 +90,7 @@ def test_a_cancel_stops_a_running_job_within_one_batch(clip):
 
     def cancel_after_first_batch(progress):
         if progress.processed_frames == 4:
-            job_cancel(video_id=video.pk)
+            video_cancel(video_id=video.pk)
 
     job_run(job_id=job.pk, on_progress=cancel_after_first_batch)
 

@@ -4,7 +4,7 @@ import hashlib
 import logging
 import os
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -16,11 +16,9 @@ from audit.services import audit_record, storage_operation
 from mediaplatform.service_errors import ServiceError
 from notifications.models import EventType
 from videos.models import LIVE_STATES, Priority, Video
+from videos.runs import video_runs
 from videos.services.transitions import video_lock, video_transition
 from videos.sniffing import sniff_file
-
-if TYPE_CHECKING:
-    from processing.services.jobs import JobOptions
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +98,14 @@ def video_create(
     uploaded_file: UploadedFile,
     title: str = "",
     frame_step: int | None = None,
-    job_options: "JobOptions | None" = None,
+    job_options: Any = None,
     priority: str = Priority.NORMAL,
     enqueue: bool = True,
 ) -> Video:
     """Store an uploaded video and queue its processing.
+
+    `job_options` are the first run's options as the run engine takes them (`videos.runs`): a mapping of
+    their names, or the engine's own options object; by default the engine's, with `frame_step` if given.
 
     Raises VideoRejected, storing nothing, when the upload is not a video we can take or its owner
     already has VIDEO_MAX_IN_FLIGHT_PER_USER videos in the pipeline (429).
@@ -161,9 +162,7 @@ def video_create(
         )
         raise
 
-    from processing.services.jobs import JobOptions, job_create
-
-    options = job_options or JobOptions(frame_step=frame_step or settings.DEFAULT_FRAME_STEP)
+    options = job_options or ({"frame_step": frame_step} if frame_step else None)
 
     with transaction.atomic():
         locked = video_lock(video_id=video.pk)
@@ -176,6 +175,6 @@ def video_create(
             event_type=EventType.UPLOAD_COMPLETED,
             event_data={"file_hash": file_hash, "size_bytes": uploaded_file.size},
         )
-        job_create(video=video, options=options, actor=owner, enqueue=enqueue)
+        video_runs().start_first(video=video, options=options, actor=owner, enqueue=enqueue)
     logger.info("video %s stored (%s bytes, sha256 %s)", video.pk, video.size_bytes, file_hash)
     return video

@@ -11,6 +11,7 @@ from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from videos.models import Video
 from videos.services.transitions import video_lock
+from videos.services.workflow import WorkflowRefused, video_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +36,11 @@ def video_soft_delete(*, video_id, actor: AbstractBaseUser | None = None) -> Vid
 
 @atomic_retrying_conflicts
 def _soft_delete(*, video_id, actor: AbstractBaseUser | None) -> Video:
-    from processing.services.jobs import JobRefused, job_cancel
-
     video = video_lock(video_id=video_id)
     if video.deleted_at is not None:
         raise VideoAlreadyDeleted()
-    with contextlib.suppress(JobRefused):
-        job_cancel(video_id=video.pk, actor=actor)
+    with contextlib.suppress(WorkflowRefused):
+        video_cancel(video_id=video.pk, actor=actor)
     video = video_lock(video_id=video_id)
     video.deleted_at = timezone.now()
     video.save(update_fields=["deleted_at", "updated_at"])

@@ -1,0 +1,38 @@
+"""What the videos app asks of the app that runs detection on its videos, without importing it.
+
+Videos come first: the processing app depends on them, never the other way round. Where a video's
+workflow needs its runs (an upload starts the first one, a cancel stops them, a retry queues the
+latest again), it calls the `VideoRuns` registered here; the processing app registers its
+implementation when Django starts (`ProcessingConfig.ready`).
+"""
+
+from typing import Any, Protocol
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from videos.models import Video
+
+
+class VideoRuns(Protocol):
+    def start_first(self, *, video: Video, options: Any, actor: AbstractBaseUser | None, enqueue: bool) -> None:
+        """Create the video's first run (queued once the transaction commits, when `enqueue`)."""
+
+    def stop_active(self, *, video: Video) -> dict[str, Any] | None:
+        """End the video's active runs as cancelled, under the video's lock; what was stopped, or None."""
+
+    def queue_again(self, *, video: Video, actor: AbstractBaseUser | None) -> Any:
+        """Queue the video's latest run again (a new attempt that resumes), or a first one if it has none."""
+
+
+_registered: VideoRuns | None = None
+
+
+def video_runs_register(runs: VideoRuns) -> None:
+    global _registered
+    _registered = runs
+
+
+def video_runs() -> VideoRuns:
+    if _registered is None:
+        raise RuntimeError("No app runs detection on videos: is 'processing' in INSTALLED_APPS?")
+    return _registered
