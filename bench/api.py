@@ -153,8 +153,7 @@ def populate(*, videos: int, users: int) -> dict:
     from django.utils import timezone
 
     from processing.models import JobStage, ProcessingErrorLog, ProcessingJob
-    from videos.models import Video, VideoStateTransition
-    from videos.models_access import MediaAnalysisRequest
+    from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
     from videos.services.access import api_key_create
 
     started = time.perf_counter()

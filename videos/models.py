@@ -209,4 +209,27 @@ class VideoStateTransition(models.Model):
         return f"{self.video_id}: {self.from_state} -> {self.to_state}"
 
 
-from videos.models_access import AccountProfile, ApiKey, MediaAnalysisRequest, Role  # noqa: E402,F401  (models of this app)
+class AnalysisMediaType(models.TextChoices):
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    DOCUMENT = "document", "Document"
+    IMAGE = "image", "Image"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class MediaAnalysisRequest(models.Model):
+    """What a client asked for through the media analysis API (`/api/media/analyze`); the analysis itself is the
+    video."""
+
+    video = models.OneToOneField("videos.Video", on_delete=models.CASCADE, related_name="analysis_request")
+    prompt = models.TextField(blank=True)
+    requested_media_type = models.CharField(max_length=20, choices=AnalysisMediaType.choices)
+    analysis_config = models.JSONField(default=dict, blank=True)
+    analysis_options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"analysis {self.video_id}"
+
+
+from videos.models_access import AccountProfile, ApiKey, Role  # noqa: E402,F401  (models of this app)

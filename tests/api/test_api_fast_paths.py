@@ -21,8 +21,8 @@ from processing.models import JobStage, ProcessingErrorLog
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
 from videos import authentication
 from videos.media_api import HistoryQuerySerializer, history_query
-from videos.models import Video, VideoStateTransition
-from videos.models_access import ApiKey, MediaAnalysisRequest
+from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
+from videos.models_access import ApiKey
 from videos.selectors import video_get_for_user
 from videos.serializers import VideoDetailSerializer
 from videos.services.access import api_key_create
