@@ -152,9 +152,9 @@ def populate(*, videos: int, users: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
+    from accounts.services.api_keys import api_key_create
     from processing.models import JobStage, ProcessingErrorLog, ProcessingJob
     from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
-    from videos.services.access import api_key_create
 
     started = time.perf_counter()
     random.seed(7)

@@ -230,6 +230,3 @@ class MediaAnalysisRequest(models.Model):
 
     def __str__(self) -> str:
         return f"analysis {self.video_id}"
-
-
-from videos.models_access import AccountProfile, ApiKey, Role  # noqa: E402,F401  (models of this app)

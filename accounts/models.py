@@ -1,4 +1,4 @@
-"""Who may do what through the API: roles (seeds/004) and API keys."""
+"""Who may do what through the API: roles and API keys."""
 
 import hashlib
 import secrets
