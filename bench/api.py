@@ -138,8 +138,6 @@ def video_row(owner_id: int, index: int, now, state: str) -> dict:
         "frames_per_second_processed": 31.6 if state == "completed" else None,
         "priority": "normal",
         "expiry_date": None,
-        "retention_policy": "standard",
-        "data_classification": "internal",
         "deleted_at": None,
         "created_at": created,
         "updated_at": created,

@@ -32,13 +32,6 @@ class Priority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
-class DataClassification(models.TextChoices):
-    PUBLIC = "public", "Public"
-    INTERNAL = "internal", "Internal"
-    CONFIDENTIAL = "confidential", "Confidential"
-    RESTRICTED = "restricted", "Restricted"
-
-
 CONTAINER_EXTENSIONS = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
@@ -114,10 +107,6 @@ class Video(ConcurrentTransitionMixin, models.Model):
 
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     expiry_date = models.DateTimeField(null=True, blank=True, db_index=True)
-    retention_policy = models.CharField(max_length=100, blank=True, default="standard")
-    data_classification = models.CharField(
-        max_length=20, choices=DataClassification.choices, default=DataClassification.INTERNAL
-    )
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
