@@ -138,8 +138,6 @@ def video_row(owner_id: int, index: int, now, state: str) -> dict:
         "frames_per_second_processed": 31.6 if state == "completed" else None,
         "priority": "normal",
         "expiry_date": None,
-        "retention_policy": "standard",
-        "data_classification": "internal",
         "deleted_at": None,
         "created_at": created,
         "updated_at": created,
@@ -152,10 +150,9 @@ def populate(*, videos: int, users: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
+    from accounts.services.api_keys import api_key_create
     from processing.models import JobStage, ProcessingErrorLog, ProcessingJob
-    from videos.models import Video, VideoStateTransition
-    from videos.models_access import MediaAnalysisRequest
-    from videos.services.access import api_key_create
+    from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
 
     started = time.perf_counter()
     random.seed(7)

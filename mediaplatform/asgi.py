@@ -9,7 +9,7 @@ django_asgi_app = get_admission_controlled_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from notifications.auth import SessionOrTokenAuthMiddleware  # noqa: E402
+from accounts.websocket import SessionOrTokenAuthMiddleware  # noqa: E402
 from notifications.origin import browser_origin_validator  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 

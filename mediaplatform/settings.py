@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
+    "accounts",
     "videos",
     "processing",
     "notifications",
@@ -220,11 +221,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "videos.authentication.ApiKeyAuthentication",
-        "videos.authentication.ExpiringTokenAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["videos.permissions.RoleAccess"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RoleAccess"],
     # DRF's JSONParser recursed on a deeply nested body (RecursionError, a 500); this one caps the depth.
     "DEFAULT_PARSER_CLASSES": [
         "mediaplatform.api.parsers.BoundedJSONParser",

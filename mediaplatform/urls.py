@@ -3,8 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.sign_in import ThrottledLoginView, throttled_admin_login
 from mediaplatform import health, metrics
-from mediaplatform.sign_in import ThrottledLoginView, throttled_admin_login
 from videos.views_dashboard import dashboard
 
 urlpatterns = [

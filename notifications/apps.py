@@ -6,6 +6,6 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from notifications.signals import connect_credential_receivers
+        from notifications.credentials import connect_credential_receivers
 
         connect_credential_receivers()

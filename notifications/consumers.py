@@ -22,7 +22,7 @@ Contract (see README, "Live events"):
 - Bad input: a frame over MAX_MESSAGE_CHARS, JSON nested deeper than MAX_JSON_DEPTH or a binary frame is
   answered `{"type": "error", "error": ...}` and the socket closes with 4400; malformed JSON or an unknown
   message type only gets the error message.
-- Credentials (notifications.auth, notifications.credentials): the socket closes with 4401 when the credential
+- Credentials (accounts.websocket, notifications.credentials): the socket closes with 4401 when the credential
   it was opened with ends: expired, rotated, revoked, deleted, signed out, or its user deactivated or given a
   new password.
 """
@@ -36,8 +36,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
-from notifications.auth import PROTOCOL
-from notifications.credentials import SocketCredential, credentials_group
+from accounts.credentials import SocketCredential
+from accounts.websocket import PROTOCOL
+from notifications.credentials import credentials_group
 from notifications.groups import ALL_VIDEOS_GROUP, user_group, video_group
 from notifications.services.replay import catch_up_messages, parse_last_seqs
 from videos.selectors import user_can_watch_video

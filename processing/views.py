@@ -6,6 +6,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsStaffForWrites, RoleAccess
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
 from processing.exports import EXPORTERS
@@ -35,7 +36,6 @@ from processing.services.jobs import (
 )
 from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
 from processing.services.registry import detector_model_create, detector_model_update
-from videos.permissions import IsStaffForWrites, RoleAccess
 from videos.serializers import DetectionSerializer
 from videos.views import video_for_request
 

@@ -15,8 +15,7 @@ from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
-from videos.models import Video
-from videos.models_access import AnalysisMediaType
+from videos.models import AnalysisMediaType, Video
 from videos.selectors import analysis_history_page, analysis_result, api_datetime, video_visibility
 from videos.services.deletion import video_soft_delete
 from videos.services.media_analysis import (

@@ -32,13 +32,6 @@ class Priority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
-class DataClassification(models.TextChoices):
-    PUBLIC = "public", "Public"
-    INTERNAL = "internal", "Internal"
-    CONFIDENTIAL = "confidential", "Confidential"
-    RESTRICTED = "restricted", "Restricted"
-
-
 CONTAINER_EXTENSIONS = {
     "video/mp4": "mp4",
     "video/quicktime": "mov",
@@ -114,10 +107,6 @@ class Video(ConcurrentTransitionMixin, models.Model):
 
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     expiry_date = models.DateTimeField(null=True, blank=True, db_index=True)
-    retention_policy = models.CharField(max_length=100, blank=True, default="standard")
-    data_classification = models.CharField(
-        max_length=20, choices=DataClassification.choices, default=DataClassification.INTERNAL
-    )
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -209,4 +198,24 @@ class VideoStateTransition(models.Model):
         return f"{self.video_id}: {self.from_state} -> {self.to_state}"
 
 
-from videos.models_access import AccountProfile, ApiKey, MediaAnalysisRequest, Role  # noqa: E402,F401  (models of this app)
+class AnalysisMediaType(models.TextChoices):
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+    DOCUMENT = "document", "Document"
+    IMAGE = "image", "Image"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class MediaAnalysisRequest(models.Model):
+    """What a client asked for through the media analysis API (`/api/media/analyze`); the analysis itself is the
+    video."""
+
+    video = models.OneToOneField("videos.Video", on_delete=models.CASCADE, related_name="analysis_request")
+    prompt = models.TextField(blank=True)
+    requested_media_type = models.CharField(max_length=20, choices=AnalysisMediaType.choices)
+    analysis_config = models.JSONField(default=dict, blank=True)
+    analysis_options = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"analysis {self.video_id}"

@@ -7,7 +7,6 @@ from rest_framework import serializers
 from mediaplatform.api.fields import column_integer_field
 from processing.models import Detection, JobStage, ProcessingErrorLog, ProcessingJob
 from videos.models import Video, VideoStateTransition
-from videos.models_access import ApiKey
 from videos.selectors import video_latest_job
 
 
@@ -173,28 +172,6 @@ class DetectionSerializer(serializers.ModelSerializer):
             "x2",
             "y2",
         ]
-
-
-class ApiKeySerializer(serializers.ModelSerializer):
-    is_active = serializers.BooleanField(read_only=True)
-
-    class Meta:
-        model = ApiKey
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "is_active"]
-        read_only_fields = fields
-
-
-class ApiKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
-
-
-class ApiKeyCreatedSerializer(ApiKeySerializer):
-    key = serializers.CharField(read_only=True, help_text="The key itself: shown this once, never again")
-
-    class Meta(ApiKeySerializer.Meta):
-        fields = [*ApiKeySerializer.Meta.fields, "key"]
-        read_only_fields = fields
 
 
 STATS_DEFAULT_WINDOW = timedelta(hours=24)

@@ -5,10 +5,9 @@ request), atomic across every server process.
 Rates come from settings.API_RATE_LIMITS ({"key": "600/min", "user": "600/min", "anon": "60/min",
 "sign_in_username": "20/min"}), read at request time; going over answers 429 with Retry-After (seconds to the
 window's end). The sign-in endpoints count per address (the anon rate, whatever credentials came along) and per
-username tried (SignInUsernameThrottle).
+username tried (accounts.sign_in.SignInUsernameThrottle).
 """
 
-import hashlib
 import logging
 import time
 
@@ -16,7 +15,7 @@ from django.conf import settings
 from django.core.cache import caches
 from rest_framework.throttling import BaseThrottle
 
-from videos.models_access import ApiKey
+from accounts.models import ApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -65,23 +64,6 @@ class AddressRateThrottle(RedisRateThrottle):
 
     def identity(self, request) -> tuple[str, str]:
         return "anon", f"anon:{self.get_ident(request)}"
-
-
-def attempted_username(request) -> str:
-    """The username a sign-in request tries, as the sign-in failure counter keys it."""
-    data = request.data if hasattr(request, "data") else request.POST
-    value = data.get("username", "") if hasattr(data, "get") else ""
-    return value if isinstance(value, str) else ""
-
-
-class SignInUsernameThrottle(RedisRateThrottle):
-    """Sign-in attempts per username tried, from any address: guessing one account's password from many
-    addresses goes no faster than API_RATE_LIMITS["sign_in_username"]."""
-
-    def identity(self, request) -> tuple[str, str]:
-        username = attempted_username(request).strip().lower()
-        digest = hashlib.sha256(username.encode()).hexdigest()[:32]
-        return "sign_in_username", f"sign-in-username:{digest}"
 
 
 # INCR, and start the window's clock on its first request: one command, atomic. (A redis-py pipeline of

@@ -5,9 +5,9 @@ import pytest
 from django.core.cache import caches
 from rest_framework.test import APIClient
 
+from accounts.services.api_keys import api_key_create
 from tests.api.factories import AccountProfileFactory
 from tests.factories import TokenFactory
-from videos.services.access import api_key_create
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,7 @@
 import factory
 
+from accounts.models import AccountProfile, Role
 from tests.factories import UserFactory
-from videos.models_access import AccountProfile, Role
 
 
 class AccountProfileFactory(factory.django.DjangoModelFactory):

@@ -4,9 +4,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import ApiKey, api_key_hash
 from audit.models import AuditLogEntry
 from tests.factories import VideoFactory
-from videos.models_access import ApiKey, api_key_hash
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def test_several_keys_per_user_and_revocation(api_client):
 
 
 def test_expired_and_unknown_keys_are_refused(api_client, user):
-    from videos.services.access import api_key_create
+    from accounts.services.api_keys import api_key_create
 
     row, key = api_key_create(user=user, name="short", expires_at=timezone.now() + timedelta(seconds=60))
     ApiKey.objects.filter(pk=row.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -61,8 +61,8 @@ def test_expired_and_unknown_keys_are_refused(api_client, user):
 
 
 def test_keys_of_other_users_are_invisible(api_client):
+    from accounts.services.api_keys import api_key_create
     from tests.factories import UserFactory
-    from videos.services.access import api_key_create
 
     other_key, _ = api_key_create(user=UserFactory(), name="theirs")
     assert api_client.delete(f"{KEYS}{other_key.pk}/").status_code == 404

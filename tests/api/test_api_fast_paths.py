@@ -17,15 +17,15 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
+from accounts import authentication
+from accounts.models import ApiKey
+from accounts.services.api_keys import api_key_create
 from processing.models import JobStage, ProcessingErrorLog
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
-from videos import authentication
 from videos.media_api import HistoryQuerySerializer, history_query
-from videos.models import Video, VideoStateTransition
-from videos.models_access import ApiKey, MediaAnalysisRequest
+from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
 from videos.selectors import video_get_for_user
 from videos.serializers import VideoDetailSerializer
-from videos.services.access import api_key_create
 
 pytestmark = pytest.mark.django_db
 

@@ -18,13 +18,13 @@ from rest_framework.parsers import JSONParser
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
+from accounts.models import ApiKey
 from audit.models import AuditLogEntry
 from mediaplatform.api.parsers import BoundedJSONParser
 from notifications.models import WebhookEndpoint
 from processing.models import Detection, ProcessingJob
 from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory, add_detections
 from videos.models import Video
-from videos.models_access import ApiKey
 
 pytestmark = pytest.mark.django_db
 

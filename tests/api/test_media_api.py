@@ -7,8 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import ProcessingJobFactory, VideoFactory
-from videos.models import Video
-from videos.models_access import MediaAnalysisRequest
+from videos.models import MediaAnalysisRequest, Video
 
 pytestmark = pytest.mark.django_db
 

@@ -22,9 +22,9 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
+from accounts.models import ApiKey
+from accounts.services.api_keys import api_key_create
 from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory
-from videos.models_access import ApiKey
-from videos.services.access import api_key_create
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 

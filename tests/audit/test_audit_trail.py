@@ -62,7 +62,7 @@ def test_admin_changes_are_audited(client):
 
     change_page = client.get(f"/admin/videos/video/{video.pk}/change/").content.decode()
     form = {"owner": video.owner_id, "title": "after", "source_url": "", "priority": "normal"}
-    form |= {"retention_policy": "standard", "data_classification": "internal", **management_forms(change_page)}
+    form |= management_forms(change_page)
     response = client.post(f"/admin/videos/video/{video.pk}/change/", form)
 
     assert response.status_code == 302, response.content.decode()[-1500:]

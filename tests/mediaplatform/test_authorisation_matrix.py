@@ -29,6 +29,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from accounts.models import ApiKey
+from accounts.services.api_keys import api_key_create
 from notifications.models import WebhookEndpoint
 from notifications.routing import websocket_urlpatterns
 from processing.models import DetectorModel, Evaluation
@@ -36,8 +38,6 @@ from tests.api.factories import AccountProfileFactory
 from tests.event_loops import run_in_own_loop
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
 from tests.videofiles import write_test_video
-from videos.models_access import ApiKey
-from videos.services.access import api_key_create
 from videos.services.chunked_upload import chunked_upload_start
 
 PRINCIPALS = ("anon", "viewer", "owner", "key", "other", "staff", "revoked", "expired")

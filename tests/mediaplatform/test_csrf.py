@@ -9,10 +9,10 @@ Credentials a browser never attaches by itself (API keys, tokens) need no CSRF t
 import pytest
 from django.test import Client
 
+from accounts.models import ApiKey
+from accounts.services.api_keys import api_key_create
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
 from videos.models import Video
-from videos.models_access import ApiKey
-from videos.services.access import api_key_create
 from videos.services.chunked_upload import chunked_upload_start
 
 pytestmark = pytest.mark.django_db

@@ -16,12 +16,12 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services.api_keys import api_key_create, api_key_revoke
 from mediaplatform.asgi import application
 from notifications.consumers import CLOSE_BAD_REQUEST, CLOSE_UNAUTHENTICATED
 from tests.event_loops import run_in_own_loop
 from tests.factories import TokenFactory, UserFactory
 from tests.notifications.helpers import token_protocols
-from videos.services.access import api_key_create, api_key_revoke
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,7 @@ import logging
 from django.contrib.auth.models import AbstractBaseUser
 
 from mediaplatform.service_errors import ServiceError
-from videos.models import Video, WorkflowState
-from videos.models_access import AnalysisMediaType, MediaAnalysisRequest
+from videos.models import AnalysisMediaType, MediaAnalysisRequest, Video, WorkflowState
 from videos.services.creation import VideoRejected
 from videos.services.url_import import video_import_from_url
 

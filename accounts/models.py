@@ -1,4 +1,4 @@
-"""Who may do what through the API: roles (seeds/004) and API keys."""
+"""Who may do what through the API: roles and API keys."""
 
 import hashlib
 import secrets
@@ -61,25 +61,3 @@ class ApiKey(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
-
-
-class AnalysisMediaType(models.TextChoices):
-    VIDEO = "video", "Video"
-    AUDIO = "audio", "Audio"
-    DOCUMENT = "document", "Document"
-    IMAGE = "image", "Image"
-    UNKNOWN = "unknown", "Unknown"
-
-
-class MediaAnalysisRequest(models.Model):
-    """What a client asked for through the media analysis API (seeds/003); the analysis itself is the video."""
-
-    video = models.OneToOneField("videos.Video", on_delete=models.CASCADE, related_name="analysis_request")
-    prompt = models.TextField(blank=True)
-    requested_media_type = models.CharField(max_length=20, choices=AnalysisMediaType.choices)
-    analysis_config = models.JSONField(default=dict, blank=True)
-    analysis_options = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"analysis {self.video_id}"

@@ -12,16 +12,23 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.credentials import credential_of_request
+from accounts.models import ApiKey
+from accounts.selectors import api_key_of_user, api_keys_of_user
+from accounts.serializers import ApiKeyCreatedSerializer, ApiKeyCreateSerializer, ApiKeySerializer
+from accounts.services.api_keys import api_key_create, api_key_revoke
+from accounts.services.api_tokens import api_token_expires_at, api_token_for_sign_in, api_token_rotate
+from accounts.sign_in import (
+    SignInUsernameThrottle,
+    attempted_username,
+    sign_in_blocked,
+    sign_in_failure_record,
+    sign_in_success_reset,
+)
+from accounts.tickets import ws_ticket_issue
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
-from mediaplatform.api.throttling import AddressRateThrottle, SignInUsernameThrottle, attempted_username
-from mediaplatform.sign_in import sign_in_blocked, sign_in_failure_record, sign_in_success_reset
-from notifications.credentials import credential_of_request
-from notifications.tickets import ws_ticket_issue
-from videos.api_tokens import api_token_expires_at, api_token_for_sign_in, api_token_rotate
-from videos.models_access import ApiKey
-from videos.serializers import ApiKeyCreatedSerializer, ApiKeyCreateSerializer, ApiKeySerializer
-from videos.services.access import api_key_create, api_key_revoke
+from mediaplatform.api.throttling import AddressRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +38,7 @@ class ApiKeyListCreateView(generics.ListAPIView):
     allow_viewer_writes = True  # a viewer manages their own keys
 
     def get_queryset(self):
-        return ApiKey.objects.filter(user=self.request.user).order_by("-created_at", "-id")
+        return api_keys_of_user(user=self.request.user)
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
@@ -48,7 +55,7 @@ class ApiKeyDetailView(generics.RetrieveDestroyAPIView):
     allow_viewer_writes = True
 
     def get_object(self):
-        row = ApiKey.objects.filter(user=self.request.user, pk=self.kwargs["key_id"]).first()
+        row = api_key_of_user(user=self.request.user, key_id=self.kwargs["key_id"])
         if row is None:
             raise ApiError(status_code=404, code="not_found", message="No such API key.")
         return row

@@ -1,4 +1,5 @@
-"""API keys: created (the key is returned once, only its SHA-256 is kept), listed and revoked."""
+"""API keys: created (the key is returned once, only its SHA-256 is kept) and revoked; accounts.selectors lists
+them."""
 
 from datetime import datetime
 
@@ -6,9 +7,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import ApiKey, api_key_generate
 from audit.services import audit_record
 from mediaplatform.service_errors import ServiceError
-from videos.models_access import ApiKey, api_key_generate
 
 MAX_ACTIVE_KEYS_PER_USER = 20
 

@@ -8,9 +8,9 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from accounts.services.api_keys import api_key_create
 from audit.models import AuditLogEntry
 from tests.factories import TokenFactory, UserFactory
-from videos.services.access import api_key_create
 
 pytestmark = pytest.mark.django_db
 

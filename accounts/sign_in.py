@@ -4,7 +4,8 @@ Failures are counted in the shared cache (Redis) per address and username, and p
 address trying many usernames), over a fixed window. Over either limit the page answers 429 with
 Retry-After and does not even check the password, so a correct guess in a blocked window gains nothing.
 A successful sign-in clears its address-and-username count. The admin's sign-in and the API's token endpoint
-(mediaplatform.api.views_access) count in the same counters, so a lockout earned on one holds on the others.
+(accounts.views) count in the same counters, so a lockout earned on one holds on the others. The token endpoint
+is also rate limited per username tried, from any address (SignInUsernameThrottle).
 """
 
 import hashlib
@@ -16,6 +17,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 from django.shortcuts import render
+
+from mediaplatform.api.throttling import RedisRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +97,20 @@ def throttled_admin_login(request, **kwargs):
     elif 300 <= response.status_code < 400:
         sign_in_success_reset(address=address, username=username)
     return response
+
+
+def attempted_username(request) -> str:
+    """The username a sign-in request tries, as the sign-in failure counter keys it."""
+    data = request.data if hasattr(request, "data") else request.POST
+    value = data.get("username", "") if hasattr(data, "get") else ""
+    return value if isinstance(value, str) else ""
+
+
+class SignInUsernameThrottle(RedisRateThrottle):
+    """Sign-in attempts per username tried, from any address: guessing one account's password from many
+    addresses goes no faster than API_RATE_LIMITS["sign_in_username"]."""
+
+    def identity(self, request) -> tuple[str, str]:
+        username = attempted_username(request).strip().lower()
+        digest = hashlib.sha256(username.encode()).hexdigest()[:32]
+        return "sign_in_username", f"sign-in-username:{digest}"

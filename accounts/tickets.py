@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
-from notifications.credentials import SocketCredential
+from accounts.credentials import SocketCredential
 
 TICKET_BYTES = 32
 

@@ -8,7 +8,7 @@ A socket authenticates with, in this order:
 A ticket or header credential that does not authenticate refuses the socket even when a session cookie came
 along. `?token=` (or `?api_key=`, `?key=`) is refused outright, whatever it holds.
 
-The middleware puts in the scope `user`, the `credential` it authenticated with (notifications.credentials)
+The middleware puts in the scope `user`, the `credential` it authenticated with (accounts.credentials)
 and, when the request must be refused for how it was made, `credential_refusal` (a message for the client).
 """
 
@@ -22,7 +22,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from notifications.credentials import (
+from accounts.credentials import (
     API_KEY,
     SESSION,
     TOKEN,
@@ -31,9 +31,9 @@ from notifications.credentials import (
     session_revocation_id,
     token_revocation_id,
 )
-from notifications.tickets import ws_ticket_redeem
-from videos.api_tokens import api_token_expires_at, api_token_is_expired
-from videos.models_access import ApiKey, api_key_hash
+from accounts.models import ApiKey, api_key_hash
+from accounts.services.api_tokens import api_token_expires_at, api_token_is_expired
+from accounts.tickets import ws_ticket_redeem
 
 logger = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ its bound:
 
 - expiry is checked on every request against the remembered `expires_at`: exact;
 - revoking or deleting a key, or deactivating or deleting its user, drops what this process remembered at once
-  (model signals); other server processes notice at their next look-up, at most API_KEY_AUTH_CACHE_SECONDS
-  later. So does a change made without signals (a queryset update, SQL);
+  (model signals, accounts.signals); other server processes notice at their next look-up, at most
+  API_KEY_AUTH_CACHE_SECONDS later. So does a change made without signals (a queryset update, SQL);
 - unknown, revoked and expired keys are never remembered: each such request asks the database.
 
 API_KEY_AUTH_CACHE_SECONDS = 0 turns the cache off.
 
 `Authorization: Token <key>` (ExpiringTokenAuthentication) is DRF's token, refused once it is older than
-API_TOKEN_TTL_DAYS (videos.api_tokens).
+API_TOKEN_TTL_DAYS (accounts.services.api_tokens).
 """
 
 import logging
@@ -22,13 +22,12 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from videos.api_tokens import api_token_is_expired
-from videos.models_access import ApiKey, api_key_hash
+from accounts.models import ApiKey, api_key_hash
+from accounts.services.api_tokens import api_token_is_expired
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +61,6 @@ def forget_user(*, user_id) -> None:
 def forget_all() -> None:
     with _lock:
         _remembered.clear()
-
-
-def _key_changed(sender, instance: ApiKey, **kwargs) -> None:
-    forget_key(key_hash=instance.key_hash)
-
-
-def _user_changed(sender, instance, **kwargs) -> None:
-    forget_user(user_id=instance.pk)
-
-
-post_save.connect(_key_changed, sender=ApiKey, dispatch_uid="api_key_auth_cache_key_saved")
-post_delete.connect(_key_changed, sender=ApiKey, dispatch_uid="api_key_auth_cache_key_deleted")
-post_save.connect(_user_changed, sender=settings.AUTH_USER_MODEL, dispatch_uid="api_key_auth_cache_user_saved")
-post_delete.connect(_user_changed, sender=settings.AUTH_USER_MODEL, dispatch_uid="api_key_auth_cache_user_deleted")
 
 
 def _columns(model) -> list[str]:
@@ -168,7 +153,7 @@ class ExpiringTokenAuthentication(authentication.TokenAuthentication):
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents `Authorization: Api-Key <key>` in the OpenAPI schema."""
 
-    target_class = "videos.authentication.ApiKeyAuthentication"
+    target_class = "accounts.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema):

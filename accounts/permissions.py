@@ -1,15 +1,9 @@
-"""Roles of seeds/004 applied to the API: viewers read, users write their own, admins (staff) everything."""
+"""Roles applied to the API: viewers read, users write their own, admins (staff) everything."""
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from videos.models_access import Role
-
-
-def user_role(user) -> str:
-    if user.is_staff or user.is_superuser:
-        return Role.ADMIN
-    profile = getattr(user, "account_profile", None)
-    return profile.role if profile is not None else Role.USER
+from accounts.models import Role
+from accounts.selectors import user_role
 
 
 class RoleAccess(BasePermission):
