@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
+    "csp",
     "videos",
     "processing",
     "notifications",
@@ -101,7 +102,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "mediaplatform.security_headers.SecurityHeadersMiddleware",  # CSP, Permissions-Policy (security block below)
+    "mediaplatform.security_headers.ContentSecurityPolicyMiddleware",  # django-csp (security block below)
+    "mediaplatform.security_headers.PermissionsPolicyMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -444,13 +446,14 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Content-Security-Policy, set by mediaplatform.security_headers (which adds the websocket origin).
+# Content-Security-Policy, set by django-csp (mediaplatform.security_headers adds the websocket origin).
 # Scripts and styles only from our own static files: no page has inline scripts, style attributes or
 # <style> blocks (the Swagger UI's page is overridden in templates/drf_spectacular/ for that), and
 # the pages' scripts set styles through the DOM, which the policy allows. data: images are the
-# Swagger UI's icons.
-CONTENT_SECURITY_POLICY = (
-    {
+# Swagger UI's icons. CONTENT_SECURITY_POLICY=0 sends none; CONTENT_SECURITY_POLICY_REPORT_ONLY=1 sends the
+# same policy as Content-Security-Policy-Report-Only instead.
+_CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
@@ -463,9 +466,10 @@ CONTENT_SECURITY_POLICY = (
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     }
-    if env.bool("CONTENT_SECURITY_POLICY", True)
-    else {}
-)
-CONTENT_SECURITY_POLICY_REPORT_ONLY = env.bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
+}
+_CSP_ENFORCED = env.bool("CONTENT_SECURITY_POLICY", True)
+_CSP_REPORT_ONLY = env.bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
+CONTENT_SECURITY_POLICY = _CONTENT_SECURITY_POLICY if _CSP_ENFORCED and not _CSP_REPORT_ONLY else None
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _CONTENT_SECURITY_POLICY if _CSP_ENFORCED and _CSP_REPORT_ONLY else None
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 # ===================================================================== end of production security ====

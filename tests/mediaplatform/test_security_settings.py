@@ -252,3 +252,14 @@ def test_metrics_are_closed_in_production_until_configured(production):
     response = Client().get("/metrics", secure=True)
     assert response.status_code == 403
     assert "METRICS_TOKEN" in response.json()["error"]["message"]
+
+
+def test_report_only_sends_the_same_policy_under_the_report_only_header(production):
+    with override_settings(
+        CONTENT_SECURITY_POLICY=None, CONTENT_SECURITY_POLICY_REPORT_ONLY=production["CONTENT_SECURITY_POLICY"]
+    ):
+        response = Client().get("/accounts/login/", secure=True)
+    assert "Content-Security-Policy" not in response
+    policy = directives(response["Content-Security-Policy-Report-Only"])
+    assert policy["script-src"] == ["'self'"] and policy["frame-ancestors"] == ["'none'"]
+    assert policy["connect-src"] == ["'self'", "wss://testserver"]
