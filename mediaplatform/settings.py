@@ -283,7 +283,9 @@ REST_FRAMEWORK = {
 CACHE_REDIS_DB = env.int("CACHE_REDIS_DB", 2)
 CACHES = {
     "default": {
-        "BACKEND": "mediaplatform.cache.SharedPoolRedisCache",  # one connection pool per process
+        # django-redis keeps one connection pool per Redis server and process, whatever the number of cache
+        # objects (Django's handler makes one per thread, and one per request context under ASGI).
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": f"{REDIS_URL}/{CACHE_REDIS_DB}",
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "mp"),
     }
