@@ -6,8 +6,10 @@ defaults run the platform on one machine against local PostgreSQL and Redis.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from environs import Env
 
@@ -94,6 +96,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "csp",
+    "mediaplatform",
     "videos",
     "processing",
     "notifications",
@@ -257,6 +260,31 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every scheduled task, by the name the admin shows under Periodic tasks. Written into django-celery-beat's tables
+# after each migrate and when beat starts (mediaplatform.beat): task and schedule follow this table, `enabled`
+# stays as staff set it in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "notifications: deliver pending outbox events": {
+        "task": "notifications.tasks.deliver_pending_events",
+        "schedule": timedelta(seconds=30),
+        "description": "Delivers events the after-commit path left behind (a crash, Redis down).",
+    },
+    "notifications: purge old outbox events": {
+        "task": "notifications.tasks.purge_outbox",
+        "schedule": timedelta(hours=1),
+        "description": "Deletes delivered outbox events past retention; older resumes get a snapshot.",
+    },
+    "processing: requeue stuck jobs": {
+        "task": "processing.tasks.requeue_stuck_jobs",
+        "schedule": timedelta(seconds=60),
+        "description": "Hands jobs whose worker died (stale heartbeat) or whose retry was lost to a live worker.",
+    },
+    "processing: daily retention cleanup": {
+        "task": "processing.tasks.retention_cleanup",
+        "schedule": crontab(minute="30", hour="3"),
+        "description": "Archives, deletes and purges by the RETENTION_* settings.",
+    },
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 REST_FRAMEWORK = {
