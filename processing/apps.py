@@ -6,7 +6,11 @@ class ProcessingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from mediaplatform.health import register_check
         from mediaplatform.metrics import register as register_metrics
+        from processing.health import check_model, check_workers
         from processing.metrics import ProcessingCollector
 
         register_metrics(ProcessingCollector())
+        register_check("workers", check_workers)
+        register_check("model", check_model)
