@@ -47,8 +47,8 @@ def local_secret_key(path: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     candidate = path.with_name(f".{path.name}.{os.getpid()}")
-    candidate.write_text(secrets.token_urlsafe(50))
-    candidate.chmod(0o600)
+    with os.fdopen(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as key_file:
+        key_file.write(secrets.token_urlsafe(50))
     try:
         os.link(candidate, path)
     except FileExistsError:
