@@ -47,9 +47,14 @@ def test_a_paused_schedule_stays_paused_through_another_sync_a_migrate_and_beat_
 
     beat_schedules_sync()
     call_command("migrate", verbosity=0)
-    DatabaseScheduler(app=app)  # beat starting: writes the declared schedules too
-
     paused = PeriodicTask.objects.get(name=name)
     assert paused.enabled is False
     assert paused.task == "processing.tasks.requeue_stuck_jobs"  # the task follows the settings
+
+    PeriodicTask.objects.filter(name=name).update(task="someone.edited.this")
+    DatabaseScheduler(app=app)  # beat starting: writes the declared schedules too, with the same rows
+
+    paused.refresh_from_db()
+    assert paused.enabled is False
+    assert paused.task == "processing.tasks.requeue_stuck_jobs"
     assert (declared.count(), IntervalSchedule.objects.count()) == counts == (4, 3)
