@@ -387,7 +387,7 @@ STUCK_JOB_SECONDS = env.float("STUCK_JOB_SECONDS", 180.0)  # a running job silen
 # A message for a job that another runner still holds comes back after this long (the runner is stopping).
 JOB_BUSY_REQUEUE_SECONDS = env.float("JOB_BUSY_REQUEUE_SECONDS", 1.0)
 HEALTH_WORKER_PING_TIMEOUT_SECONDS = env.float("HEALTH_WORKER_PING_TIMEOUT_SECONDS", 1.0)
-# Retention (seeds/000 section 9.2), applied daily by celery beat and by `manage.py cleanup`.
+# Retention: how long each kind of row and file is kept, applied daily by celery beat and by `manage.py cleanup`.
 RETENTION_ARCHIVE_COMPLETED_DAYS = env.float("RETENTION_ARCHIVE_COMPLETED_DAYS", 90.0)
 RETENTION_DELETE_FAILED_DAYS = env.float("RETENTION_DELETE_FAILED_DAYS", 30.0)
 RETENTION_PURGE_DELETED_DAYS = env.float("RETENTION_PURGE_DELETED_DAYS", 7.0)
@@ -410,7 +410,7 @@ VIDEO_MAX_WIDTH = env.int("VIDEO_MAX_WIDTH", 7680)
 VIDEO_MAX_HEIGHT = env.int("VIDEO_MAX_HEIGHT", 4320)
 VIDEO_MAX_FRAME_COUNT = env.int("VIDEO_MAX_FRAME_COUNT", 2_000_000)
 
-# Recovery matrix (seeds/000 section 5.1): delays in seconds.
+# Recovery from processing failures (processing.services.failures): delays in seconds.
 RETRY_NETWORK_BACKOFF_BASE_SECONDS = env.float("RETRY_NETWORK_BACKOFF_BASE_SECONDS", 60.0)
 RETRY_RESOURCE_DELAY_SECONDS = env.float("RETRY_RESOURCE_DELAY_SECONDS", 300.0)
 RETRY_DATABASE_BACKOFF_STEP_SECONDS = env.float("RETRY_DATABASE_BACKOFF_STEP_SECONDS", 5.0)
@@ -446,7 +446,7 @@ LOGGING = {
 
 
 # =====================================================================================================
-# Production security (issue 9). One block, every value from the environment; `manage.py check --deploy`
+# Production security. One block, every value from the environment; `manage.py check --deploy`
 # is clean with DJANGO_DEBUG=0, DJANGO_HTTPS=1, a long random DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS.
 # =====================================================================================================
 # DJANGO_HTTPS=1: browsers reach the site over HTTPS (TLS here, or at a proxy in front). Off by default,
