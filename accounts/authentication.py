@@ -95,6 +95,9 @@ def _recall(key_hash: str, ttl: float) -> tuple[float, tuple, tuple] | None:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
+    # Requests signed with a key are rate limited per key (API_RATE_LIMITS["key"]), not per user.
+    rate_limit_scope = "key"
+
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != KEYWORD.lower().encode():

@@ -5,40 +5,81 @@ defaults run the platform on one machine against local PostgreSQL and Redis.
 """
 
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
+
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from environs import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+# Typed parsing: a value that does not parse (DJANGO_DEBUG="yes please", a word where a number belongs) stops
+# start-up with an error naming the variable, instead of silently becoming False or the default.
+env = Env(eager=True)
 
 
-def env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+@env.parser_for("names")
+def _comma_separated_names(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-# The "django-insecure-" prefix makes `check --deploy` (security.W009) refuse this development key.
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "django-insecure-local-development-key-change-me-in-production")
 # Off unless asked for: the debug page shows settings and the URL configuration to anyone who finds an error.
-DEBUG = env_bool("DJANGO_DEBUG", False)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+DEBUG = env.bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env.names("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+
+# Keys that were published as examples or defaults: a deployment using one signs its sessions with a public key.
+PUBLISHED_SECRET_KEYS = frozenset(
+    {"change-me-in-production", "django-insecure-local-development-key-change-me-in-production"}
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1", "testserver"})
+LOCAL_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
+
+
+def local_secret_key(path: Path) -> str:
+    """A key made once for this checkout and kept in var/ (mode 0600), shared by every local process.
+
+    Written to a temporary file and linked into place, so processes starting together all read one key."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as key_file:
+        key_file.write(secrets.token_urlsafe(50))
+    try:
+        os.link(candidate, path)
+    except FileExistsError:
+        pass
+    finally:
+        candidate.unlink()
+    return path.read_text().strip()
+
+
+def choose_secret_key(*, configured: str, debug: bool, allowed_hosts: list[str]) -> str:
+    """DJANGO_SECRET_KEY when set. Without it, a site answering only on loopback names (`make run`, the test
+    suite) gets a key of its own in var/; any other site refuses to start, as does a published key with DEBUG
+    off."""
+    if configured:
+        if not debug and configured in PUBLISHED_SECRET_KEYS:
+            raise ImproperlyConfigured(
+                "DJANGO_SECRET_KEY is a published example key: set it to a long random value "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+            )
+        return configured
+    if debug or set(allowed_hosts) <= LOOPBACK_HOSTS:
+        return local_secret_key(LOCAL_SECRET_KEY_FILE)
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY is not set and DJANGO_ALLOWED_HOSTS ({', '.join(allowed_hosts)}) reaches beyond "
+        "this machine: set DJANGO_SECRET_KEY to a long random value "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+
+
+SECRET_KEY = choose_secret_key(configured=env.str("DJANGO_SECRET_KEY", ""), debug=DEBUG, allowed_hosts=ALLOWED_HOSTS)
+CSRF_TRUSTED_ORIGINS = env.names("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",
@@ -55,6 +96,8 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "accounts",
+    "csp",
+    "mediaplatform",
     "videos",
     "processing",
     "notifications",
@@ -63,7 +106,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "mediaplatform.security_headers.SecurityHeadersMiddleware",  # CSP, Permissions-Policy (security block below)
+    "mediaplatform.security_headers.ContentSecurityPolicyMiddleware",  # django-csp (security block below)
+    "mediaplatform.security_headers.PermissionsPolicyMiddleware",
     "audit.middleware.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -96,19 +140,19 @@ TEMPLATES = [
 
 # PostgreSQL through psycopg 3 and its connection pool. Every web and worker process keeps a small pool, so
 # connections stay bounded per process.
-DATABASE_POOL = env_bool("DATABASE_POOL", True)
-DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
+DATABASE_POOL = env.bool("DATABASE_POOL", True)
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", 10)
 # How long a request waits for a pooled connection before it answers 503 (the database is down or saturated).
-DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5)
-DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+DATABASE_POOL_TIMEOUT_SECONDS = env.float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0)
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", True)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": env_str("DATABASE_NAME", "mediaplatform"),
-        "USER": env_str("DATABASE_USER", "postgres"),
-        "PASSWORD": env_str("DATABASE_PASSWORD", ""),
-        "HOST": env_str("DATABASE_HOST", "127.0.0.1"),
-        "PORT": env_str("DATABASE_PORT", "5432"),
+        "NAME": env.str("DATABASE_NAME", "mediaplatform"),
+        "USER": env.str("DATABASE_USER", "postgres"),
+        "PASSWORD": env.str("DATABASE_PASSWORD", ""),
+        "HOST": env.str("DATABASE_HOST", "127.0.0.1"),
+        "PORT": env.str("DATABASE_PORT", "5432"),
         "OPTIONS": {
             # A statement a pooled connection has run five times is prepared, so PostgreSQL stops planning it
             # and psycopg stops quoting its parameters into the SQL: the API's reads spent more time planning
@@ -121,14 +165,14 @@ DATABASES = {
             ),
         },
         # test_<name>, so test runs against differently named databases never share one.
-        "TEST": {"NAME": env_str("DATABASE_TEST_NAME", f"test_{env_str('DATABASE_NAME', 'mediaplatform')}")},
+        "TEST": {"NAME": env.str("DATABASE_TEST_NAME", f"test_{env.str('DATABASE_NAME', 'mediaplatform')}")},
     }
 }
 
 # Requests inside Django at once per server process (each holds a pooled connection until its response
 # is closed); the rest wait their turn, and get 503 + Retry-After after HTTP_ADMISSION_TIMEOUT_SECONDS.
-HTTP_MAX_CONCURRENT_REQUESTS = env_int("HTTP_MAX_CONCURRENT_REQUESTS", DATABASE_POOL_MAX_SIZE)
-HTTP_ADMISSION_TIMEOUT_SECONDS = env_float("HTTP_ADMISSION_TIMEOUT_SECONDS", 30)
+HTTP_MAX_CONCURRENT_REQUESTS = env.int("HTTP_MAX_CONCURRENT_REQUESTS", DATABASE_POOL_MAX_SIZE)
+HTTP_ADMISSION_TIMEOUT_SECONDS = env.float("HTTP_ADMISSION_TIMEOUT_SECONDS", 30.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -146,10 +190,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_URL = "media/"
-MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -158,42 +202,42 @@ LOGOUT_REDIRECT_URL = "login"
 # Uploads always stream to a temporary file on disk while being hashed; the
 # request body is never held in memory.
 FILE_UPLOAD_HANDLERS = ["videos.upload_handlers.HashingTemporaryFileUploadHandler"]
-FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
-VIDEO_MAX_UPLOAD_BYTES = env_int("VIDEO_MAX_UPLOAD_BYTES", 2 * 1024**3)
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", "") or None
+VIDEO_MAX_UPLOAD_BYTES = env.int("VIDEO_MAX_UPLOAD_BYTES", 2 * 1024**3)
 # Back-pressure: an owner with this many videos not yet completed or failed gets 429 (0: no limit).
-VIDEO_MAX_IN_FLIGHT_PER_USER = env_int("VIDEO_MAX_IN_FLIGHT_PER_USER", 50)
-VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS = env_int("VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
+VIDEO_MAX_IN_FLIGHT_PER_USER = env.int("VIDEO_MAX_IN_FLIGHT_PER_USER", 50)
+VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS = env.int("VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS", 30)
 # Resumable uploads open per user at once, and the bytes they declare together (0: no limit): past either a
 # new session answers 429 with Retry-After, so disk space cannot be reserved without end.
-UPLOAD_MAX_OPEN_SESSIONS_PER_USER = env_int("UPLOAD_MAX_OPEN_SESSIONS_PER_USER", 10)
-UPLOAD_MAX_OPEN_BYTES_PER_USER = env_int("UPLOAD_MAX_OPEN_BYTES_PER_USER", 4 * VIDEO_MAX_UPLOAD_BYTES)
-UPLOAD_SESSIONS_RETRY_AFTER_SECONDS = env_int("UPLOAD_SESSIONS_RETRY_AFTER_SECONDS", 60)
+UPLOAD_MAX_OPEN_SESSIONS_PER_USER = env.int("UPLOAD_MAX_OPEN_SESSIONS_PER_USER", 10)
+UPLOAD_MAX_OPEN_BYTES_PER_USER = env.int("UPLOAD_MAX_OPEN_BYTES_PER_USER", 4 * VIDEO_MAX_UPLOAD_BYTES)
+UPLOAD_SESSIONS_RETRY_AFTER_SECONDS = env.int("UPLOAD_SESSIONS_RETRY_AFTER_SECONDS", 60)
 # Reference annotations are read into memory to be parsed; MOT lines are ~40 bytes, so 32 MiB is ~800,000 boxes.
-REFERENCE_IMPORT_MAX_BYTES = env_int("REFERENCE_IMPORT_MAX_BYTES", 32 * 1024**2)
+REFERENCE_IMPORT_MAX_BYTES = env.int("REFERENCE_IMPORT_MAX_BYTES", 32 * 1024**2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379")
-CELERY_REDIS_DB = env_int("CELERY_REDIS_DB", 0)
-CHANNELS_REDIS_DB = env_int("CHANNELS_REDIS_DB", 1)
+REDIS_URL = env.str("REDIS_URL", "redis://127.0.0.1:6379")
+CELERY_REDIS_DB = env.int("CELERY_REDIS_DB", 0)
+CHANNELS_REDIS_DB = env.int("CHANNELS_REDIS_DB", 1)
 
 # Channel layer, chosen by measurement (bench/events.py; figures in the README).
 # "pubsub" publishes each group message once and re-subscribes by itself after
 # Redis restarts; "core" stores group membership and per-channel queues in
 # Redis. Redis pub/sub ignores the database number: the prefix isolates.
-CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER_BACKEND", "pubsub")
+CHANNEL_LAYER_BACKEND = env.str("CHANNEL_LAYER_BACKEND", "pubsub")
 _CHANNEL_LAYER_CONFIGS = {
     "pubsub": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
             "hosts": [f"{REDIS_URL}/{CHANNELS_REDIS_DB}"],
-            "prefix": env_str("CHANNELS_PREFIX", "mediaplatform"),
+            "prefix": env.str("CHANNELS_PREFIX", "mediaplatform"),
         },
     },
     "core": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             "hosts": [f"{REDIS_URL}/{CHANNELS_REDIS_DB}"],
-            "prefix": env_str("CHANNELS_PREFIX", "mediaplatform"),
+            "prefix": env.str("CHANNELS_PREFIX", "mediaplatform"),
             "capacity": 1000,
             "expiry": 60,
         },
@@ -204,12 +248,12 @@ CHANNEL_LAYERS = {"default": _CHANNEL_LAYER_CONFIGS[CHANNEL_LAYER_BACKEND]}
 # Celery: a task is acknowledged only once it has finished, so a worker that
 # dies mid-video leaves the message to be delivered again. The visibility
 # timeout must outlast the longest video job or Redis redelivers live work.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"{REDIS_URL}/{CELERY_REDIS_DB}")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", f"{REDIS_URL}/{CELERY_REDIS_DB}")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"processing.tasks.process_video": {"queue": "inference"}}
@@ -217,6 +261,31 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every scheduled task, by the name the admin shows under Periodic tasks. Written into django-celery-beat's tables
+# after each migrate and when beat starts (mediaplatform.beat): task and schedule follow this table, `enabled`
+# stays as staff set it in the admin.
+CELERY_BEAT_SCHEDULE = {
+    "notifications: deliver pending outbox events": {
+        "task": "notifications.tasks.deliver_pending_events",
+        "schedule": timedelta(seconds=30),
+        "description": "Delivers events the after-commit path left behind (a crash, Redis down).",
+    },
+    "notifications: purge old outbox events": {
+        "task": "notifications.tasks.purge_outbox",
+        "schedule": timedelta(hours=1),
+        "description": "Deletes delivered outbox events past retention; older resumes get a snapshot.",
+    },
+    "processing: requeue stuck jobs": {
+        "task": "processing.tasks.requeue_stuck_jobs",
+        "schedule": timedelta(seconds=60),
+        "description": "Hands jobs whose worker died (stale heartbeat) or whose retry was lost to a live worker.",
+    },
+    "processing: daily retention cleanup": {
+        "task": "processing.tasks.retention_cleanup",
+        "schedule": crontab(minute="30", hour="3"),
+        "description": "Archives, deletes and purges by the RETENTION_* settings.",
+    },
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 REST_FRAMEWORK = {
@@ -240,41 +309,43 @@ REST_FRAMEWORK = {
 }
 
 # The Django cache lives in Redis: API rate-limit counters are shared by every server process.
-CACHE_REDIS_DB = env_int("CACHE_REDIS_DB", 2)
+CACHE_REDIS_DB = env.int("CACHE_REDIS_DB", 2)
 CACHES = {
     "default": {
-        "BACKEND": "mediaplatform.cache.SharedPoolRedisCache",  # one connection pool per process
+        # django-redis keeps one connection pool per Redis server and process, whatever the number of cache
+        # objects (Django's handler makes one per thread, and one per request context under ASGI).
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": f"{REDIS_URL}/{CACHE_REDIS_DB}",
-        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "mp"),
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "mp"),
     }
 }
 API_THROTTLE_CACHE = "default"
 # Failed sign-ins on the sign-in page, per address and username and per address alone, within the window.
-SIGN_IN_MAX_FAILURES = env_int("SIGN_IN_MAX_FAILURES", 5)
-SIGN_IN_MAX_FAILURES_PER_ADDRESS = env_int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 30)
-SIGN_IN_FAILURE_WINDOW_SECONDS = env_int("SIGN_IN_FAILURE_WINDOW_SECONDS", 900)
+SIGN_IN_MAX_FAILURES = env.int("SIGN_IN_MAX_FAILURES", 5)
+SIGN_IN_MAX_FAILURES_PER_ADDRESS = env.int("SIGN_IN_MAX_FAILURES_PER_ADDRESS", 30)
+SIGN_IN_FAILURE_WINDOW_SECONDS = env.int("SIGN_IN_FAILURE_WINDOW_SECONDS", 900)
 # API keys that authenticated are remembered this long in each server process: revoking a key or deactivating
 # its user takes effect at once in the process that did it, and within this many seconds in every other one.
-API_KEY_AUTH_CACHE_SECONDS = env_float("API_KEY_AUTH_CACHE_SECONDS", 5)
+API_KEY_AUTH_CACHE_SECONDS = env.float("API_KEY_AUTH_CACHE_SECONDS", 5.0)
 API_RATE_LIMITS = {
-    "key": env_str("API_RATE_LIMIT_KEY", "1200/min"),
-    "user": env_str("API_RATE_LIMIT_USER", "1200/min"),
-    "anon": env_str("API_RATE_LIMIT_ANON", "60/min"),
+    "key": env.str("API_RATE_LIMIT_KEY", "1200/min"),
+    "user": env.str("API_RATE_LIMIT_USER", "1200/min"),
+    "anon": env.str("API_RATE_LIMIT_ANON", "60/min"),
     # Token endpoint attempts per username tried, whatever the address (the address has the anon rate).
-    "sign_in_username": env_str("API_RATE_LIMIT_SIGN_IN_USERNAME", "20/min"),
+    "sign_in_username": env.str("API_RATE_LIMIT_SIGN_IN_USERNAME", "20/min"),
 }
 # API tokens (`Authorization: Token`) expire this many days after they are issued; 0: never.
-API_TOKEN_TTL_DAYS = env_float("API_TOKEN_TTL_DAYS", 90)
+API_TOKEN_TTL_DAYS = env.float("API_TOKEN_TTL_DAYS", 90.0)
 # Websocket tickets (POST /api/v1/ws-ticket/): single use, valid this long.
-WS_TICKET_TTL_SECONDS = env_int("WS_TICKET_TTL_SECONDS", 30)
+WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", 30)
 
 # Importing videos by URL: where downloads may come from and how much they may take.
 # Networks (CIDR) a source_url may resolve to although not public, e.g. "127.0.0.0/8" in tests. Metadata
 # addresses (169.254.169.254, fd00:ec2::254) are refused whatever this says.
-URL_IMPORT_ALLOWED_NETWORKS = env_list("URL_IMPORT_ALLOWED_NETWORKS", "")
+URL_IMPORT_ALLOWED_NETWORKS = env.names("URL_IMPORT_ALLOWED_NETWORKS", "")
 # One deadline for the whole download (every hop, connect, headers and body), checked on every socket read.
-URL_IMPORT_TIMEOUT_SECONDS = env_float("URL_IMPORT_TIMEOUT_SECONDS", 60)
-URL_IMPORT_MAX_REDIRECTS = env_int("URL_IMPORT_MAX_REDIRECTS", 5)
+URL_IMPORT_TIMEOUT_SECONDS = env.float("URL_IMPORT_TIMEOUT_SECONDS", 60.0)
+URL_IMPORT_MAX_REDIRECTS = env.int("URL_IMPORT_MAX_REDIRECTS", 5)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "mediaplatform API",
@@ -297,53 +368,53 @@ SPECTACULAR_SETTINGS = {
 # Object detection. Weights are always loaded from a path on disk: nothing is
 # fetched at run time. The default is the project's own offline-trained model;
 # DETECTOR_WEIGHTS="" builds the untrained architecture instead.
-DETECTOR_WEIGHTS = env_str("DETECTOR_WEIGHTS", str(BASE_DIR / "processing" / "weights" / "default-detector.pt"))
-DETECTOR_ARCHITECTURE = env_str("DETECTOR_ARCHITECTURE", "yolov8n.yaml")
-DETECTOR_IMAGE_SIZE = env_int("DETECTOR_IMAGE_SIZE", 256)  # the default weights were trained at 256 px
-DETECTOR_CONFIDENCE = env_float("DETECTOR_CONFIDENCE", 0.4)  # held-out P/R >= 0.9 on every seed tried
-DETECTOR_MAX_DETECTIONS = env_int("DETECTOR_MAX_DETECTIONS", 300)
-DETECTOR_IOU_THRESHOLD = env_float("DETECTOR_IOU_THRESHOLD", 0.7)
-DETECTOR_BATCH_SIZE = env_int("DETECTOR_BATCH_SIZE", 0)  # 0: chosen by device
+DETECTOR_WEIGHTS = env.str("DETECTOR_WEIGHTS", str(BASE_DIR / "processing" / "weights" / "default-detector.pt"))
+DETECTOR_ARCHITECTURE = env.str("DETECTOR_ARCHITECTURE", "yolov8n.yaml")
+DETECTOR_IMAGE_SIZE = env.int("DETECTOR_IMAGE_SIZE", 256)  # the default weights were trained at 256 px
+DETECTOR_CONFIDENCE = env.float("DETECTOR_CONFIDENCE", 0.4)  # held-out P/R >= 0.9 on every seed tried
+DETECTOR_MAX_DETECTIONS = env.int("DETECTOR_MAX_DETECTIONS", 300)
+DETECTOR_IOU_THRESHOLD = env.float("DETECTOR_IOU_THRESHOLD", 0.7)
+DETECTOR_BATCH_SIZE = env.int("DETECTOR_BATCH_SIZE", 0)  # 0: chosen by device
 # "auto": ONNX Runtime on CPU (exported once per weights and input shape, cached), PyTorch fp16 on CUDA.
-DETECTOR_BACKEND = env_str("DETECTOR_BACKEND", "auto")
-DETECTOR_ONNX_CACHE_DIR = env_str("DETECTOR_ONNX_CACHE_DIR", str(BASE_DIR / "var" / "onnx-cache"))
-DETECTOR_CPU_THREADS = env_int("DETECTOR_CPU_THREADS", 0)  # 0: all cores for ONNX, all but one for PyTorch
-DETECTOR_DEVICE = env_str("DETECTOR_DEVICE", "")  # "" picks cuda:0 when present, else cpu
-DEFAULT_FRAME_STEP = env_int("DEFAULT_FRAME_STEP", 1)
-PROGRESS_EVENT_MIN_INTERVAL_SECONDS = env_float("PROGRESS_EVENT_MIN_INTERVAL_SECONDS", 0.25)
-FRAME_QUEUE_BATCHES = env_int("FRAME_QUEUE_BATCHES", 2)  # decoded frames waiting for the model, in batches
-REUSE_IDENTICAL_UPLOADS = env_bool("REUSE_IDENTICAL_UPLOADS", True)
-STUCK_JOB_SECONDS = env_float("STUCK_JOB_SECONDS", 180)  # a running job silent this long has lost its worker
+DETECTOR_BACKEND = env.str("DETECTOR_BACKEND", "auto")
+DETECTOR_ONNX_CACHE_DIR = env.str("DETECTOR_ONNX_CACHE_DIR", str(BASE_DIR / "var" / "onnx-cache"))
+DETECTOR_CPU_THREADS = env.int("DETECTOR_CPU_THREADS", 0)  # 0: all cores for ONNX, all but one for PyTorch
+DETECTOR_DEVICE = env.str("DETECTOR_DEVICE", "")  # "" picks cuda:0 when present, else cpu
+DEFAULT_FRAME_STEP = env.int("DEFAULT_FRAME_STEP", 1)
+PROGRESS_EVENT_MIN_INTERVAL_SECONDS = env.float("PROGRESS_EVENT_MIN_INTERVAL_SECONDS", 0.25)
+FRAME_QUEUE_BATCHES = env.int("FRAME_QUEUE_BATCHES", 2)  # decoded frames waiting for the model, in batches
+REUSE_IDENTICAL_UPLOADS = env.bool("REUSE_IDENTICAL_UPLOADS", True)
+STUCK_JOB_SECONDS = env.float("STUCK_JOB_SECONDS", 180.0)  # a running job silent this long has lost its worker
 # A message for a job that another runner still holds comes back after this long (the runner is stopping).
-JOB_BUSY_REQUEUE_SECONDS = env_float("JOB_BUSY_REQUEUE_SECONDS", 1.0)
-HEALTH_WORKER_PING_TIMEOUT_SECONDS = env_float("HEALTH_WORKER_PING_TIMEOUT_SECONDS", 1.0)
-# Retention (seeds/000 section 9.2), applied daily by celery beat and by `manage.py cleanup`.
-RETENTION_ARCHIVE_COMPLETED_DAYS = env_float("RETENTION_ARCHIVE_COMPLETED_DAYS", 90)
-RETENTION_DELETE_FAILED_DAYS = env_float("RETENTION_DELETE_FAILED_DAYS", 30)
-RETENTION_PURGE_DELETED_DAYS = env_float("RETENTION_PURGE_DELETED_DAYS", 7)
-RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS = env_float("RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS", 7)
-RETENTION_PURGE_ERROR_LOGS_DAYS = env_float("RETENTION_PURGE_ERROR_LOGS_DAYS", 180)
-RETENTION_ORPHAN_GRACE_SECONDS = env_float("RETENTION_ORPHAN_GRACE_SECONDS", 3600)
+JOB_BUSY_REQUEUE_SECONDS = env.float("JOB_BUSY_REQUEUE_SECONDS", 1.0)
+HEALTH_WORKER_PING_TIMEOUT_SECONDS = env.float("HEALTH_WORKER_PING_TIMEOUT_SECONDS", 1.0)
+# Retention: how long each kind of row and file is kept, applied daily by celery beat and by `manage.py cleanup`.
+RETENTION_ARCHIVE_COMPLETED_DAYS = env.float("RETENTION_ARCHIVE_COMPLETED_DAYS", 90.0)
+RETENTION_DELETE_FAILED_DAYS = env.float("RETENTION_DELETE_FAILED_DAYS", 30.0)
+RETENTION_PURGE_DELETED_DAYS = env.float("RETENTION_PURGE_DELETED_DAYS", 7.0)
+RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS = env.float("RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS", 7.0)
+RETENTION_PURGE_ERROR_LOGS_DAYS = env.float("RETENTION_PURGE_ERROR_LOGS_DAYS", 180.0)
+RETENTION_ORPHAN_GRACE_SECONDS = env.float("RETENTION_ORPHAN_GRACE_SECONDS", 3600.0)
 # The whole POST (connect, request, status, headers and the logged excerpt of the body) within this many seconds.
-WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 # Webhook endpoints one user may register (0: no limit): each event is POSTed to every one of them.
-WEBHOOK_MAX_ENDPOINTS_PER_USER = env_int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20)
-WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
-WEBHOOK_BACKOFF_BASE_SECONDS = env_float("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
-METRICS_TOKEN = env_str("METRICS_TOKEN", "")  # when set, /metrics wants "Authorization: Bearer <token>"
-METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)  # without a token /metrics answers 403 unless this opens it
-DETECTOR_TRACKER = env_str("DETECTOR_TRACKER", "bytetrack.yaml")
+WEBHOOK_MAX_ENDPOINTS_PER_USER = env.int("WEBHOOK_MAX_ENDPOINTS_PER_USER", 20)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", 30.0)
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")  # when set, /metrics wants "Authorization: Bearer <token>"
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", False)  # without a token /metrics answers 403 unless this opens it
+DETECTOR_TRACKER = env.str("DETECTOR_TRACKER", "bytetrack.yaml")
 
 # Validation limits: anything beyond is refused with a specific error code.
-VIDEO_MAX_DURATION_SECONDS = env_float("VIDEO_MAX_DURATION_SECONDS", 4 * 3600)
-VIDEO_MAX_WIDTH = env_int("VIDEO_MAX_WIDTH", 7680)
-VIDEO_MAX_HEIGHT = env_int("VIDEO_MAX_HEIGHT", 4320)
-VIDEO_MAX_FRAME_COUNT = env_int("VIDEO_MAX_FRAME_COUNT", 2_000_000)
+VIDEO_MAX_DURATION_SECONDS = env.float("VIDEO_MAX_DURATION_SECONDS", 4.0 * 3600)
+VIDEO_MAX_WIDTH = env.int("VIDEO_MAX_WIDTH", 7680)
+VIDEO_MAX_HEIGHT = env.int("VIDEO_MAX_HEIGHT", 4320)
+VIDEO_MAX_FRAME_COUNT = env.int("VIDEO_MAX_FRAME_COUNT", 2_000_000)
 
-# Recovery matrix (seeds/000 section 5.1): delays in seconds.
-RETRY_NETWORK_BACKOFF_BASE_SECONDS = env_float("RETRY_NETWORK_BACKOFF_BASE_SECONDS", 60)
-RETRY_RESOURCE_DELAY_SECONDS = env_float("RETRY_RESOURCE_DELAY_SECONDS", 300)
-RETRY_DATABASE_BACKOFF_STEP_SECONDS = env_float("RETRY_DATABASE_BACKOFF_STEP_SECONDS", 5)
+# Recovery from processing failures (processing.services.failures): delays in seconds.
+RETRY_NETWORK_BACKOFF_BASE_SECONDS = env.float("RETRY_NETWORK_BACKOFF_BASE_SECONDS", 60.0)
+RETRY_RESOURCE_DELAY_SECONDS = env.float("RETRY_RESOURCE_DELAY_SECONDS", 300.0)
+RETRY_DATABASE_BACKOFF_STEP_SECONDS = env.float("RETRY_DATABASE_BACKOFF_STEP_SECONDS", 5.0)
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "false")
@@ -354,7 +425,7 @@ os.environ.setdefault("YOLO_CONFIG_DIR", str(BASE_DIR / "var" / "ultralytics"))
 os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
 
 # One JSON object per line with the request id (LOG_FORMAT=plain for a human-readable console).
-LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOG_FORMAT = env.str("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -370,27 +441,27 @@ LOGGING = {
             "filters": ["request_id"],
         }
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
 
 # =====================================================================================================
-# Production security (issue 9). One block, every value from the environment; `manage.py check --deploy`
+# Production security. One block, every value from the environment; `manage.py check --deploy`
 # is clean with DJANGO_DEBUG=0, DJANGO_HTTPS=1, a long random DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS.
 # =====================================================================================================
 # DJANGO_HTTPS=1: browsers reach the site over HTTPS (TLS here, or at a proxy in front). Off by default,
 # so `make run`, docker compose and the benches keep working on plain http://127.0.0.1; check --deploy
 # warns until it is on.
-HTTPS = env_bool("DJANGO_HTTPS", False)
-SECURE_SSL_REDIRECT = HTTPS and env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+HTTPS = env.bool("DJANGO_HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS and env.bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]  # probes from inside the network speak plain HTTP
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 # Behind a TLS-terminating proxy, name the header it sets (e.g. X-Forwarded-Proto) so Django knows the
 # request was HTTPS. Only when the proxy always sets (or strips) that header: a client could forge it.
-_PROXY_SSL_HEADER = env_str("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+_PROXY_SSL_HEADER = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_").removeprefix("HTTP_"), "https")
     if _PROXY_SSL_HEADER
@@ -406,13 +477,14 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Content-Security-Policy, set by mediaplatform.security_headers (which adds the websocket origin).
+# Content-Security-Policy, set by django-csp (mediaplatform.security_headers adds the websocket origin).
 # Scripts and styles only from our own static files: no page has inline scripts, style attributes or
 # <style> blocks (the Swagger UI's page is overridden in templates/drf_spectacular/ for that), and
 # the pages' scripts set styles through the DOM, which the policy allows. data: images are the
-# Swagger UI's icons.
-CONTENT_SECURITY_POLICY = (
-    {
+# Swagger UI's icons. CONTENT_SECURITY_POLICY=0 sends none; CONTENT_SECURITY_POLICY_REPORT_ONLY=1 sends the
+# same policy as Content-Security-Policy-Report-Only instead.
+_CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
@@ -425,9 +497,10 @@ CONTENT_SECURITY_POLICY = (
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     }
-    if env_bool("CONTENT_SECURITY_POLICY", True)
-    else {}
-)
-CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
+}
+_CSP_ENFORCED = env.bool("CONTENT_SECURITY_POLICY", True)
+_CSP_REPORT_ONLY = env.bool("CONTENT_SECURITY_POLICY_REPORT_ONLY", False)
+CONTENT_SECURITY_POLICY = _CONTENT_SECURITY_POLICY if _CSP_ENFORCED and not _CSP_REPORT_ONLY else None
+CONTENT_SECURITY_POLICY_REPORT_ONLY = _CONTENT_SECURITY_POLICY if _CSP_ENFORCED and _CSP_REPORT_ONLY else None
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 # ===================================================================== end of production security ====

@@ -6,7 +6,14 @@ class ProcessingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from mediaplatform.health import register_check
+        from mediaplatform.metrics import register as register_metrics
+        from processing.health import check_model, check_workers
+        from processing.metrics import ProcessingCollector
         from processing.services.jobs import ProcessingVideoRuns
         from videos.runs import video_runs_register
 
         video_runs_register(ProcessingVideoRuns())
+        register_metrics(ProcessingCollector())
+        register_check("workers", check_workers)
+        register_check("model", check_model)

@@ -11,11 +11,12 @@ username tried (accounts.sign_in.SignInUsernameThrottle).
 import logging
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
+from django_redis import get_redis_connection
+from django_redis.cache import RedisCache
 from rest_framework.throttling import BaseThrottle
-
-from accounts.models import ApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,10 @@ class RedisRateThrottle(BaseThrottle):
         self._wait = None
 
     def identity(self, request) -> tuple[str, str]:
-        if isinstance(request.auth, ApiKey):
-            return "key", f"key:{request.auth.pk}"
+        # An authenticator may name its own rate (API keys have theirs); the credential's pk identifies it.
+        scope = getattr(getattr(request, "successful_authenticator", None), "rate_limit_scope", None)
+        if scope and request.auth is not None:
+            return scope, f"{scope}:{request.auth.pk}"
         if request.user and request.user.is_authenticated:
             return "user", f"user:{request.user.pk}"
         return "anon", f"anon:{self.get_ident(request)}"
@@ -74,28 +77,25 @@ if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
 
-# One redis.Redis (and its registered script) per connection pool: Django's RedisCacheClient.get_client()
-# builds a new client, with its table of ~170 response callbacks, on every call. The cache's pools are one per
-# Redis server and process (mediaplatform.cache), so this holds one entry per server.
+# One registered script per connection pool (django-redis keeps one pool per Redis server and process): the
+# script object only holds its SHA, and is run with whichever client the current cache object holds.
 _scripts: dict = {}
 
 
-def _count_script(redis_cache):
-    pool = redis_cache._get_connection_pool(write=True)
-    script = _scripts.get(pool)
+def _count_in_window(client: redis.Redis, key: str, *, timeout: int) -> int:
+    script = _scripts.get(client.connection_pool)
     if script is None:
-        script = _scripts[pool] = redis_cache._client(connection_pool=pool).register_script(_COUNT_IN_WINDOW)
-    return script
+        script = _scripts[client.connection_pool] = client.register_script(_COUNT_IN_WINDOW)
+    return int(script(keys=[key], args=[timeout], client=client))
 
 
 def _increment(cache_key: str, *, timeout: int) -> int:
     """Count one request in the window: one Redis round trip (a script: INCR, EXPIRE on the first), add/incr
     on other caches."""
     cache = caches[settings.API_THROTTLE_CACHE]
-    redis_cache = getattr(cache, "_cache", None)
-    if redis_cache is not None and hasattr(redis_cache, "get_client"):
-        key = cache.make_and_validate_key(cache_key)
-        return int(_count_script(redis_cache)(keys=[key], args=[timeout]))
+    if isinstance(cache, RedisCache):
+        client = get_redis_connection(settings.API_THROTTLE_CACHE)
+        return _count_in_window(client, cache.make_and_validate_key(cache_key), timeout=timeout)
     cache.add(cache_key, 0, timeout=timeout)
     try:
         return cache.incr(cache_key)

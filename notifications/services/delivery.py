@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, Min, Q, QuerySet
 from django.utils import timezone
 
 from notifications.models import EventType, OutboxEvent, OutboxStatus
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 2
 RETRY_MAX_SECONDS = 300
 SEND_TIMEOUT_SECONDS = 5
-RETENTION = timedelta(days=7)
 # The sweep leaves young events to the after-commit path, which is about to send them.
 SWEEP_GRACE = timedelta(seconds=5)
 
@@ -226,8 +226,15 @@ def deliver_pending_events(*, limit: int = 200, grace: timedelta = SWEEP_GRACE) 
     return sum(deliver_video_events(video_id=row["video_id"], respect_backoff=True) for row in list(due_videos))
 
 
-def outbox_purge(*, older_than: timedelta = RETENTION) -> int:
+def outbox_events_past_retention(*, older_than: timedelta | None = None) -> QuerySet[OutboxEvent]:
+    """Settled events (anything but pending) created longer ago than RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS:
+    the one rule for both the hourly purge and the daily retention cleanup."""
+    if older_than is None:
+        older_than = timedelta(days=settings.RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS)
+    return OutboxEvent.objects.filter(created_at__lt=timezone.now() - older_than).exclude(status=OutboxStatus.PENDING)
+
+
+def outbox_purge(*, older_than: timedelta | None = None) -> int:
     """Delete settled events past retention; a client further behind than that gets a snapshot."""
-    cutoff = timezone.now() - older_than
-    deleted, _ = OutboxEvent.objects.filter(created_at__lt=cutoff).exclude(status=OutboxStatus.PENDING).delete()
+    deleted, _ = outbox_events_past_retention(older_than=older_than).delete()
     return deleted

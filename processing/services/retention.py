@@ -20,7 +20,7 @@ from django_fsm import TransitionNotAllowed
 
 from audit.models import StorageOperationType
 from audit.services import audit_record_many, storage_operation
-from notifications.models import OutboxEvent, OutboxStatus
+from notifications.services.delivery import outbox_events_past_retention
 from processing.models import ProcessingErrorLog
 from videos.models import LIVE_STATES, Video, WorkflowState
 from videos.services.transitions import video_transition
@@ -206,9 +206,7 @@ def retention_cleanup(*, dry_run: bool = False) -> CleanupReport:
         reason=f"deleted more than {settings.RETENTION_PURGE_DELETED_DAYS} days ago",
         candidates=Video.objects.filter(deleted_at__lt=_days_ago(settings.RETENTION_PURGE_DELETED_DAYS)),
     )
-    notifications = OutboxEvent.objects.filter(
-        status=OutboxStatus.SENT, sent_at__lt=_days_ago(settings.RETENTION_PURGE_SENT_NOTIFICATIONS_DAYS)
-    )
+    notifications = outbox_events_past_retention()
     error_logs = ProcessingErrorLog.objects.filter(created_at__lt=_days_ago(settings.RETENTION_PURGE_ERROR_LOGS_DAYS))
     if dry_run:
         report.purged_notifications = notifications.count()

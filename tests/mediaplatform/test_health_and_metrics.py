@@ -118,3 +118,22 @@ def test_metrics_are_closed_unless_configured(client, settings):
     assert "mediaplatform_" not in refused.content.decode()
     settings.METRICS_PUBLIC = True
     assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.django_db
+def test_metrics_exposition_parses_with_every_family_each_app_registers(client, settings):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    settings.METRICS_TOKEN, settings.METRICS_PUBLIC = "", True
+    text = client.get("/metrics").content.decode()
+    families = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert families == {
+        "mediaplatform_videos": "gauge",  # videos.metrics
+        "mediaplatform_queue_depth": "gauge",  # processing.metrics
+        "mediaplatform_jobs_running": "gauge",
+        "mediaplatform_frames_per_second": "gauge",
+        "mediaplatform_jobs": "gauge",
+        "mediaplatform_errors": "counter",  # exposed as mediaplatform_errors_total
+        "mediaplatform_outbox_events": "gauge",  # notifications.metrics
+        "mediaplatform_event_delivery_latency_seconds": "gauge",
+    }

@@ -1,7 +1,8 @@
 """One Redis connection pool per process for the cache, whatever serves the request.
 
-Django's cache handler gives each ASGI request context a cache object of its own; with Django's Redis backend
-each of those opened a connection pool, whose connection stayed open until the garbage collector came by.
+Django's cache handler gives each ASGI request context a cache object of its own; with Django's own Redis
+backend each of those opened a connection pool, whose connection stayed open until the garbage collector came
+by. django-redis keeps one pool per Redis server and process.
 Under load on the ASGI path (Daphne alone, `bench/api.py --server daphne`) that ran Redis out of connections
 ("max number of clients reached": 500s).
 """
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
 from django.test import AsyncClient
+from django_redis import get_redis_connection
 
 from tests.event_loops import run_in_own_loop
 from tests.factories import TokenFactory
@@ -39,7 +41,7 @@ def test_cache_objects_of_different_threads_share_one_pool():
     def use_the_cache():
         cache = caches["default"]
         cache.get("anything")
-        pools.append(cache._cache._get_connection_pool(write=True))
+        pools.append(get_redis_connection("default").connection_pool)
 
     threads = [threading.Thread(target=use_the_cache) for _ in range(3)]
     for thread in threads:

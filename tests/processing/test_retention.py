@@ -50,15 +50,16 @@ def estate(settings):
     ProcessingErrorLog.objects.create(
         video=new_completed, job=job, stage="inference", error_type="timeout", message="y", recovery_strategy="retry"
     )
-    for seq, (status, sent_days) in enumerate([("sent", 10), ("sent", 1), ("pending", None)], start=1):
-        OutboxEvent.objects.create(
+    for seq, (status, age_days) in enumerate([("sent", 10), ("sent", 1), ("pending", 10)], start=1):
+        event = OutboxEvent.objects.create(
             video=new_completed,
             seq=seq,
             event_type="processing_progress",
             payload={},
             status=status,
-            sent_at=now - sent_days * DAY if sent_days else None,
+            sent_at=now - age_days * DAY if status == "sent" else None,
         )
+        OutboxEvent.objects.filter(pk=event.pk).update(created_at=now - age_days * DAY)
     orphan = Path(settings.MEDIA_ROOT) / "videos" / "zz" / "orphan.mp4"
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"\0" * 2000)
