@@ -1,4 +1,5 @@
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,36 @@ def clean_test_services():
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
     yield
+
+
+@pytest.fixture(autouse=True)
+def runs_settled_before_the_flush(request):
+    """After a test that commits, no worker of the suite is inside one of its runs when the tables are emptied.
+
+    A live worker takes whatever a test queued; if it is still running that job while the test's
+    database is flushed, its locks and the TRUNCATE can deadlock. The test's unfinished runs are ended
+    as cancelled (the worker stops at its next step) and the flush waits until no run lock is held.
+    """
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        return
+    from django.db import connection
+
+    from processing.models import JobStatus, ProcessingJob
+    from processing.services.jobs import ACTIVE_JOB_STATUSES
+
+    ProcessingJob.objects.filter(status__in=ACTIVE_JOB_STATUSES).update(status=JobStatus.CANCELLED)
+    deadline = time.monotonic() + 60
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                " WHERE l.locktype = 'advisory' AND d.datname = current_database() AND l.pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
 
 
 @pytest.fixture
