@@ -198,16 +198,6 @@ def deliver_after_commit(*, event: OutboxEvent, behind_backlog: bool) -> int:
     return 0
 
 
-def deliver_events(*, event_ids: list[int]) -> int:
-    """Deliver the videos of the given events (with all their earlier pending events, in order)."""
-    video_ids = (
-        OutboxEvent.objects.filter(pk__in=event_ids, status=OutboxStatus.PENDING, video__isnull=False)
-        .values_list("video_id", flat=True)
-        .distinct()
-    )
-    return sum(deliver_video_events(video_id=video_id) for video_id in list(video_ids))
-
-
 def deliver_pending_events(*, limit: int = 200, grace: timedelta = SWEEP_GRACE) -> int:
     """Sweep: deliver what the after-commit path left behind, most urgent videos first.
 
