@@ -1,4 +1,4 @@
-"""Liveness and readiness, judged by the thresholds of seeds/002 section 9.
+"""Liveness and readiness, judged component by component (database, Redis, workers, disk, weights).
 
 Each component is healthy, degraded or unhealthy; the platform is as bad as
 its worst component. Readiness answers 200 when healthy or degraded, 503

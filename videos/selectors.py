@@ -278,7 +278,10 @@ def user_can_watch_video(*, user: AbstractBaseUser, video_id) -> bool | None:
 
 
 def video_stats(*, user: AbstractBaseUser, created_from, created_to) -> dict:
-    """The dashboard figures of seeds/000 section 4.2 over videos created in [from, to): own videos, all for staff."""
+    """The dashboard figures over videos created in [from, to): own videos, all for staff.
+
+    Videos per state, average processing time and objects detected.
+    """
     from django.db.models import Avg, Count, Max, Q, Sum
 
     from videos.models import WorkflowState
@@ -333,7 +336,7 @@ def analysis_history_statement(
 ) -> tuple[str, list]:
     """SQL and parameters answering (total, then one page of rows) for the history filters.
 
-    Own analyses (all for staff); `status` is a seeds/003 status: "deleted" lists the soft-deleted ones, any
+    Own analyses (all for staff); `status` is a media analysis API status: "deleted" lists the soft-deleted ones, any
     other value live ones only. Each row has the total (so an empty page still tells it), then the page's columns
     (HISTORY_PAGE_COLUMNS; NULL when the page is past the end). The owner/state/created_at filters match the
     indexes video_owner_state_created_idx (live rows) and video_owner_created_idx.
