@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
+from mediaplatform.advisory_locks import AdvisoryLock, advisory_xact_lock
 from notifications.models import EventType, OutboxEvent, OutboxStatus
 from notifications.services.layer_loop import run_on_layer_loop
 
@@ -109,8 +110,7 @@ def _send(event: OutboxEvent, message: dict) -> Exception | None:
 def _lock_video_delivery(video_id: uuid.UUID | str) -> None:
     # Not a row lock on the video: emitters hold that while they work, and
     # delivery must not wait for them.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"outbox:{video_id}"])
+    advisory_xact_lock(AdvisoryLock.OUTBOX_DELIVERY, video_id)
 
 
 UPDATED_FIELDS = ["status", "attempts", "last_error", "next_retry_at", "sent_at", "updated_at"]

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
+from django.db import transaction
 
 from audit.models import StorageOperationType
 from audit.services import audit_record, storage_operation
+from mediaplatform.advisory_locks import AdvisoryLock, advisory_xact_lock
 from notifications.models import EventType
 from videos.models import LIVE_STATES, Priority, Video
 from videos.services.transitions import video_lock, video_transition
@@ -35,10 +36,6 @@ class VideoRejected(Exception):
         self.retry_after = retry_after
 
 
-# A namespace for the per-owner advisory lock, so it cannot collide with the job-run locks.
-_ADMISSION_LOCK_CLASS = 0x5649  # "VI"
-
-
 def _admit_for_owner(owner: AbstractBaseUser) -> None:
     """Refuse a new video while its owner already has too many in the pipeline.
 
@@ -49,8 +46,7 @@ def _admit_for_owner(owner: AbstractBaseUser) -> None:
     limit = settings.VIDEO_MAX_IN_FLIGHT_PER_USER
     if not limit:
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ADMISSION_LOCK_CLASS, owner.pk])
+    advisory_xact_lock(AdvisoryLock.VIDEO_ADMISSION, owner.pk)
     in_flight = Video.objects.filter(owner=owner, workflow_state__in=LIVE_STATES, deleted_at__isnull=True).count()
     if in_flight >= limit:
         logger.warning("upload refused for user %s: %s videos already in flight", owner.pk, in_flight)
