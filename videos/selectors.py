@@ -8,21 +8,19 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from processing.models import Detection, JobOrigin, ProcessingErrorLog, ProcessingJob
-from videos.models import Video, VideoStateTransition
+from videos.models import Video, VideoStateTransition, sees_every_video
 
 LATEST_ERRORS_SHOWN = 5
 
 
 def video_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Video]:
-    """The user's own videos, newest first, without soft-deleted ones."""
-    return Video.objects.filter(owner=user, deleted_at__isnull=True).order_by("-created_at")
+    """The user's own videos, newest first, without soft-deleted ones (staff too see only their own here)."""
+    return Video.objects.live().filter(owner=user).order_by("-created_at")
 
 
 def video_get_for_user(*, user: AbstractBaseUser, video_id) -> Video:
     """A video the user may see (their own; any for staff). Raises Video.DoesNotExist otherwise."""
-    queryset = Video.objects.filter(deleted_at__isnull=True)
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
+    queryset = Video.objects.live().visible_to(user)
     latest_jobs = Prefetch(
         "jobs",
         queryset=ProcessingJob.objects.filter(origin=JobOrigin.RUN).order_by("-created_at").prefetch_related("stages"),
@@ -116,6 +114,14 @@ JOB_SUMMARY_COLUMNS = (
 _JOB_DATETIMES = ("estimated_completion_at", "started_at", "finished_at", "heartbeat_at")
 
 
+def visible_to_sql(*, user: AbstractBaseUser, alias: str) -> tuple[str | None, list]:
+    """VideoQuerySet.visible_to for hand-written SQL: a condition on the video table named `alias` and its
+    parameters, or (None, []) when the user sees every video."""
+    if sees_every_video(user):
+        return None, []
+    return f"{alias}.{Video._meta.get_field('owner').column} = %s", [user.pk]
+
+
 def _select_list(columns) -> str:
     return ", ".join(f'{expression} AS "{name}"' for name, expression in columns if expression)
 
@@ -184,9 +190,10 @@ def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
     None when the user may not see a live video of that id: someone else's (staff see all), deleted, or none.
     """
     sql, params = _VIDEO_DETAIL_SQL, [LATEST_ERRORS_SHOWN, video_id]
-    if not user.is_staff:
-        sql += " AND v.owner_id = %s"
-        params.append(user.pk)
+    visible, visible_params = visible_to_sql(user=user, alias="v")
+    if visible:
+        sql += f" AND {visible}"
+        params += visible_params
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -231,10 +238,7 @@ def video_visibility(*, user: AbstractBaseUser, video_id) -> str | None:
 
     Another user's video reads as None, exactly like one that never existed.
     """
-    queryset = Video.objects.filter(pk=video_id)
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
-    row = queryset.values_list("deleted_at", flat=True)
+    row = Video.objects.visible_to(user).filter(pk=video_id).values_list("deleted_at", flat=True)
     if not row:
         return None
     return "deleted" if row[0] is not None else "live"
@@ -269,12 +273,9 @@ def detection_list_for_video(*, video: Video) -> QuerySet[Detection]:
     return Detection.objects.filter(job=job).order_by("frame_index", "id")
 
 
-def user_can_watch_video(*, user: AbstractBaseUser, video_id) -> bool | None:
-    """True/False for an existing video; None when there is no such video."""
-    owner_id = Video.objects.filter(pk=video_id, deleted_at__isnull=True).values_list("owner_id", flat=True).first()
-    if owner_id is None:
-        return None
-    return bool(user.is_staff or owner_id == user.pk)
+def user_can_watch_video(*, user: AbstractBaseUser, video_id) -> bool:
+    """Whether the user may follow the live video: False alike for another user's video and for none."""
+    return Video.objects.live().visible_to(user).filter(pk=video_id).exists()
 
 
 def video_stats(*, user: AbstractBaseUser, created_from, created_to) -> dict:
@@ -286,9 +287,7 @@ def video_stats(*, user: AbstractBaseUser, created_from, created_to) -> dict:
 
     from videos.models import WorkflowState
 
-    queryset = Video.objects.filter(deleted_at__isnull=True, created_at__gte=created_from, created_at__lt=created_to)
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
+    queryset = Video.objects.live().visible_to(user).filter(created_at__gte=created_from, created_at__lt=created_to)
     per_state = {state: Count("id", filter=Q(workflow_state=state)) for state in WorkflowState.values}
     row = queryset.aggregate(
         total_videos=Count("id"),
@@ -344,9 +343,10 @@ def analysis_history_statement(
     from videos.services.media_analysis import STATES_FOR_STATUS
 
     conditions, params = [], []
-    if not user.is_staff:
-        conditions.append("v.owner_id = %s")
-        params.append(user.pk)
+    visible, visible_params = visible_to_sql(user=user, alias="v")
+    if visible:
+        conditions.append(visible)
+        params += visible_params
     if status == "deleted":
         conditions.append("v.deleted_at IS NOT NULL")
     else:
