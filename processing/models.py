@@ -83,6 +83,14 @@ class ProcessingJobQuerySet(models.QuerySet):
         those of their own videos. Jobs of soft-deleted videos are kept: callers serving live ones filter them."""
         return self if sees_every_video(user) else self.filter(video__owner=user)
 
+    def runs(self) -> "ProcessingJobQuerySet":
+        """Runs of the detector: an imported reference is a job too, holding a person's annotations, never a run."""
+        return self.filter(origin=JobOrigin.RUN)
+
+    def runs_latest_first(self) -> "ProcessingJobQuerySet":
+        """Runs, the latest first: the first one is a video's latest run, everywhere it is shown or acted on."""
+        return self.runs().order_by("-created_at")
+
 
 class ProcessingJob(models.Model):
     """One run of a detection model over a video."""

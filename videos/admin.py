@@ -11,6 +11,7 @@ from audit.admin_mixins import AuditedAdminMixin
 from processing.models import ProcessingErrorLog, ProcessingJob
 from processing.services.jobs import JobRefused, job_cancel, job_retry, video_allowed_actions, video_archive
 from videos.models import Video, VideoStateTransition
+from videos.selectors import video_latest_job
 
 # The state machine's transitions staff may ask for: (service, past tense for the message).
 TRANSITIONS = {
@@ -135,7 +136,7 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="stage timeline (latest run)")
     def stage_timeline(self, video: Video):
-        job = video.jobs.order_by("-created_at").first()
+        job = video_latest_job(video=video)
         if job is None:
             return "No run yet."
         rows = format_html_join(

@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from processing.models import Detection, JobOrigin, ProcessingErrorLog, ProcessingJob
+from processing.models import Detection, ProcessingErrorLog, ProcessingJob
 from videos.models import Video, VideoStateTransition, sees_every_video
 
 LATEST_ERRORS_SHOWN = 5
@@ -23,7 +23,7 @@ def video_get_for_user(*, user: AbstractBaseUser, video_id) -> Video:
     queryset = Video.objects.live().visible_to(user)
     latest_jobs = Prefetch(
         "jobs",
-        queryset=ProcessingJob.objects.filter(origin=JobOrigin.RUN).order_by("-created_at").prefetch_related("stages"),
+        queryset=ProcessingJob.objects.runs_latest_first().prefetch_related("stages"),
         to_attr="jobs_latest_first",
     )
     timeline = Prefetch("state_transitions", queryset=VideoStateTransition.objects.order_by("id"), to_attr="timeline")
@@ -245,11 +245,12 @@ def video_visibility(*, user: AbstractBaseUser, video_id) -> str | None:
 
 
 def video_latest_job(*, video: Video) -> ProcessingJob | None:
-    """The latest run of the detector on the video; imported reference annotations are not runs."""
+    """The latest run of the detector on the video (ProcessingJob.objects.runs_latest_first); imported reference
+    annotations are not runs. The one definition for the API, the pages, the admin and the services."""
     jobs = getattr(video, "jobs_latest_first", None)
     if jobs is not None:
         return jobs[0] if jobs else None
-    return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").first()
+    return video.jobs.runs_latest_first().first()
 
 
 def video_result_job(*, video: Video) -> ProcessingJob | None:
@@ -257,7 +258,7 @@ def video_result_job(*, video: Video) -> ProcessingJob | None:
 
     Only detector runs: a person's imported annotations are the yardstick, never what the platform found.
     """
-    jobs = video.jobs.filter(origin=JobOrigin.RUN)
+    jobs = video.jobs.runs()
     return (
         jobs.filter(is_ground_truth=True).first()
         or jobs.filter(status="completed").order_by("-finished_at").first()
