@@ -6,4 +6,6 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from audit import signals  # noqa: F401 - connects the sign-in receivers
+        from audit.signals import connect_sign_in_receivers
+
+        connect_sign_in_receivers()

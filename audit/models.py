@@ -37,7 +37,7 @@ class StorageOperationType(models.TextChoices):
 
 
 class StorageOperation(models.Model):
-    """One operation on stored media (seeds/002 section 3): what, how big, how long, whether it worked."""
+    """One operation on stored media: what, how big, how long, whether it worked."""
 
     operation = models.CharField(max_length=10, choices=StorageOperationType.choices, db_index=True)
     path = models.CharField(max_length=500)

@@ -1,4 +1,5 @@
-"""Liveness and readiness: each component healthy below 100 ms (80 % disk), degraded up to 500 ms (90 %).
+"""Liveness and readiness, judged component by component (database, Redis, workers, disk, weights): each healthy
+below 100 ms (80 % disk), degraded up to 500 ms (90 %).
 
 Each component is healthy, degraded or unhealthy; the platform is as bad as
 its worst component. Readiness answers 200 when healthy or degraded, 503

@@ -1,8 +1,9 @@
-"""Outbound HTTP to addresses users give us (URL import, webhooks): which addresses, and how to connect.
+"""Outbound HTTP to addresses users give us (URL import, webhooks): which URLs, which addresses, how to connect.
 
-A host is resolved once, every address is checked, and the connection then goes
-to a checked address (TLS still verified against the host name), so a second
-DNS answer cannot point the request somewhere internal.
+The one check for both: `outbound_target` takes an http(s) URL with a host and no credentials, resolves the
+host once and checks every address it resolves to; the connection then goes to a checked address (TLS still
+verified against the host name), so a second DNS answer cannot point the request somewhere internal. A redirect
+is never followed by the HTTP client: the caller that follows one (`redirect_url`) checks the new URL again.
 
 Each exchange has one deadline for all of it: connecting, the TLS handshake, sending, the status line, the
 headers and the body. Every socket read and send is given only the time left, so a server that trickles a
@@ -13,12 +14,17 @@ import functools
 import http.client
 import io
 import ipaddress
+import logging
 import socket
 import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import certifi
 import urllib3
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
@@ -42,6 +48,73 @@ def address_allowed(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
         return False  # fec0::/10: deprecated, yet still routed inside some networks, and global to Python
     return ip.is_global and not ip.is_unspecified
+
+
+class OutboundRefused(Exception):
+    """A URL the platform will not send a request to.
+
+    `reason`: "invalid" (not an http or https URL with a host and no credentials), "unresolvable" (its host
+    has no address), or "address" (its host resolves to an address address_allowed refuses).
+    """
+
+    def __init__(self, *, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OutboundTarget:
+    """Where a checked URL's request goes: `address` is the one to connect to, `path` the request target."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+def outbound_target(url: str) -> OutboundTarget:
+    """The checked target of an http(s) URL: scheme, host, port, request path and an allowed address to connect
+    to. Raises OutboundRefused when the URL is not one, its host does not resolve, or any address it resolves
+    to is refused (one refused address is enough: a later DNS answer could pick it)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise OutboundRefused(reason="invalid", message="The URL is not valid.")
+    if parts.scheme not in {"http", "https"}:
+        raise OutboundRefused(reason="invalid", message="Only http and https URLs are allowed.")
+    if not parts.hostname or parts.username or parts.password:
+        raise OutboundRefused(reason="invalid", message="The URL needs a host and no credentials.")
+    host = parts.hostname
+    port = port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    except (socket.gaierror, UnicodeError):
+        raise OutboundRefused(reason="unresolvable", message=f"The host {host!r} could not be resolved.")
+    refused = [address for address in addresses if not address_allowed(address)]
+    if refused or not addresses:
+        logger.warning("outbound host %s resolves to refused addresses %s", host, refused)
+        raise OutboundRefused(
+            reason="address", message=f"The host {host!r} resolves to an address requests may not be sent to."
+        )
+    return OutboundTarget(scheme=parts.scheme, host=host, port=port, path=path, address=addresses[0])
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def redirect_url(url: str, location: str) -> str:
+    """The URL a redirect from `url` to `location` leads to; check it with outbound_target before following."""
+    return urljoin(url, location)
+
+
+def exchange_timed_out(exc: urllib3.exceptions.HTTPError, deadline: float) -> bool:
+    """Whether urllib3's error from a pinned_connection_pool exchange is its deadline passing."""
+    # Reads are only ever given the time left, so a read timing out is the deadline passing.
+    return deadline_passed(deadline) or isinstance(exc, urllib3.exceptions.ReadTimeoutError)
 
 
 def time_left(deadline: float) -> float:

@@ -41,6 +41,7 @@ from accounts.websocket import PROTOCOL
 from notifications.credentials import credentials_group
 from notifications.groups import ALL_VIDEOS_GROUP, user_group, video_group
 from notifications.services.replay import catch_up_messages, parse_last_seqs
+from videos.models import sees_every_video
 from videos.selectors import user_can_watch_video
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
                 return
             self.group = video_group(self.video_id)
         else:
-            self.group = ALL_VIDEOS_GROUP if user.is_staff else user_group(user.pk)
+            self.group = ALL_VIDEOS_GROUP if sees_every_video(user) else user_group(user.pk)
 
         # Join first, replay second: see the module docstring.
         await self.channel_layer.group_add(self.group, self.channel_name)

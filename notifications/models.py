@@ -37,8 +37,8 @@ class OutboxEvent(models.Model):
 
     video = models.ForeignKey("videos.Video", null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     seq = models.PositiveBigIntegerField(help_text="Gap-free sequence number within the video's events")
-    # Target: the seeds' room_name is a list of channel-layer groups here; the
-    # user is kept for filtering (there are no per-session targets).
+    # Target: the channel-layer groups the event goes to; the user is kept
+    # for filtering (there are no per-session targets).
     target_groups = models.JSONField(default=list, help_text="Channel-layer groups the event is sent to")
     target_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

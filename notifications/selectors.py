@@ -26,9 +26,7 @@ SNAPSHOT_FIELDS = [
 
 def watchable_videos(*, user: AbstractBaseUser, video_ids: Iterable[uuid.UUID | str]) -> dict[str, dict]:
     """Snapshot fields of those of the videos the user may watch (their own; any for staff), by id."""
-    queryset = Video.objects.filter(pk__in=list(video_ids), deleted_at__isnull=True)
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
+    queryset = Video.objects.live().visible_to(user).filter(pk__in=list(video_ids))
     return {str(row["id"]): row for row in queryset.values(*SNAPSHOT_FIELDS)}
 
 

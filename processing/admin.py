@@ -3,7 +3,7 @@ from django.contrib import admin
 
 from audit.admin_mixins import AuditedAdminMixin
 from processing.models import DetectorModel, Evaluation, JobStage, ProcessingErrorLog, ProcessingJob
-from processing.services.registry import InvalidWeights, inspect_uploaded_weights
+from processing.services.registry import InvalidWeights, detector_model_save_edited, inspect_uploaded_weights
 
 
 class JobStageInline(admin.TabularInline):
@@ -91,9 +91,17 @@ class ProcessingErrorLogAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 class DetectorModelForm(forms.ModelForm):
+    # Not the model's field: the registry's one-default rule sets is_default when saving (taking the flag from the
+    # model that had it), so validating the instance must not see two defaults first.
+    make_default = forms.BooleanField(required=False, label="Is default")
+
     class Meta:
         model = DetectorModel
-        fields = ["name", "version", "weights", "input_size", "is_default", "description"]
+        fields = ["name", "version", "weights", "input_size", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["make_default"].initial = self.instance.is_default
 
     def clean_weights(self):
         weights = self.cleaned_data["weights"]
@@ -119,10 +127,10 @@ class DetectorModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "version", "sha256"]
     readonly_fields = ["sha256", "class_names", "created_at"]
 
+    fields = ["name", "version", "weights", "input_size", "make_default", "description"]
+
     def save_model(self, request, obj, form, change):
-        if obj.is_default:
-            DetectorModel.objects.filter(is_default=True).exclude(pk=obj.pk).update(is_default=False)
-        super().save_model(request, obj, form, change)
+        detector_model_save_edited(model=obj, is_default=form.cleaned_data["make_default"])
 
 
 @admin.register(Evaluation)

@@ -2,6 +2,8 @@ import uuid
 
 from django.db import models
 
+from videos.models import sees_every_video
+
 
 class Stage(models.TextChoices):
     UPLOAD = "upload", "Upload"
@@ -75,6 +77,21 @@ class DetectorModel(models.Model):
         return f"{self.name} v{self.version}"
 
 
+class ProcessingJobQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "ProcessingJobQuerySet":
+        """The jobs of the videos the user may see (videos.models.VideoQuerySet.visible_to): all for staff, else
+        those of their own videos. Jobs of soft-deleted videos are kept: callers serving live ones filter them."""
+        return self if sees_every_video(user) else self.filter(video__owner=user)
+
+    def runs(self) -> "ProcessingJobQuerySet":
+        """Runs of the detector: an imported reference is a job too, holding a person's annotations, never a run."""
+        return self.filter(origin=JobOrigin.RUN)
+
+    def runs_latest_first(self) -> "ProcessingJobQuerySet":
+        """Runs, the latest first: the first one is a video's latest run, everywhere it is shown or acted on."""
+        return self.runs().order_by("-created_at")
+
+
 class ProcessingJob(models.Model):
     """One run of a detection model over a video."""
 
@@ -138,6 +155,8 @@ class ProcessingJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProcessingJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

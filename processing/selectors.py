@@ -9,9 +9,7 @@ from videos.models import Video
 
 def job_get_for_user(*, user: AbstractBaseUser, job_id) -> ProcessingJob | None:
     """A run of a video the user may see (their own; any for staff), with its stages; None otherwise."""
-    jobs = ProcessingJob.objects.select_related("video").prefetch_related("stages")
-    if not user.is_staff:
-        jobs = jobs.filter(video__owner=user)
+    jobs = ProcessingJob.objects.visible_to(user).select_related("video").prefetch_related("stages")
     return jobs.filter(pk=job_id, video__deleted_at__isnull=True).first()
 
 

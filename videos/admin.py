@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from audit.admin_mixins import AuditedAdminMixin
 from processing.models import ProcessingErrorLog, ProcessingJob
 from videos.models import Video, VideoStateTransition
+from videos.selectors import video_latest_job
 from videos.services.workflow import WorkflowRefused, video_allowed_actions, video_archive, video_cancel, video_retry
 
 # The state machine's transitions staff may ask for: (service, past tense for the message).
@@ -135,7 +136,7 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="stage timeline (latest run)")
     def stage_timeline(self, video: Video):
-        job = video.jobs.order_by("-created_at").first()
+        job = video_latest_job(video=video)
         if job is None:
             return "No run yet."
         rows = format_html_join(

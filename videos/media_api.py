@@ -1,6 +1,7 @@
-"""The media analysis API of seeds/003: /api/media/analyze, /status/<id>, /<id> (DELETE), /history.
+"""The media analysis API: /api/media/analyze, /status/<id>, /<id> (DELETE), /history.
 
-Field names, status values and status codes follow seeds/003; error bodies are the platform's one error body.
+Field names, status values and status codes are that API's published contract; error bodies are the platform's
+one error body.
 """
 
 import logging

@@ -47,6 +47,25 @@ CONTAINER_EXTENSIONS = {
 }
 
 
+def sees_every_video(user) -> bool:
+    """Whether the user may see every user's videos (staff may); anyone else sees only their own."""
+    return bool(user.is_staff)
+
+
+class VideoQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "VideoQuerySet":
+        """The videos the user may see: every one for staff, their own for anyone else.
+
+        Soft-deleted videos are kept: a caller serving live videos adds `.live()`, one telling a deleted
+        video (410) from another user's (404) looks at `deleted_at` itself.
+        """
+        return self if sees_every_video(user) else self.filter(owner=user)
+
+    def live(self) -> "VideoQuerySet":
+        """Videos not soft-deleted."""
+        return self.filter(deleted_at__isnull=True)
+
+
 def video_upload_path(instance: "Video", filename: str) -> str:
     # Neither the client's name nor its extension reaches the disk: the id names the file and
     # the sniffed container gives the extension, so no path trick or ".exe" is ever stored.
@@ -110,6 +129,8 @@ class Video(ConcurrentTransitionMixin, models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = VideoQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,25 +7,24 @@ from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from processing.models import Detection, JobOrigin, ProcessingErrorLog, ProcessingJob
-from videos.models import Video, VideoStateTransition
+from mediaplatform.sql import sql_column, sql_table
+from processing.models import Detection, JobOrigin, JobStage, JobStatus, ProcessingErrorLog, ProcessingJob
+from videos.models import MediaAnalysisRequest, Video, VideoStateTransition, sees_every_video
 
 LATEST_ERRORS_SHOWN = 5
 
 
 def video_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Video]:
-    """The user's own videos, newest first, without soft-deleted ones."""
-    return Video.objects.filter(owner=user, deleted_at__isnull=True).order_by("-created_at")
+    """The user's own videos, newest first, without soft-deleted ones (staff too see only their own here)."""
+    return Video.objects.live().filter(owner=user).order_by("-created_at")
 
 
 def video_get_for_user(*, user: AbstractBaseUser, video_id) -> Video:
     """A video the user may see (their own; any for staff). Raises Video.DoesNotExist otherwise."""
-    queryset = Video.objects.filter(deleted_at__isnull=True)
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
+    queryset = Video.objects.live().visible_to(user)
     latest_jobs = Prefetch(
         "jobs",
-        queryset=ProcessingJob.objects.filter(origin=JobOrigin.RUN).order_by("-created_at").prefetch_related("stages"),
+        queryset=ProcessingJob.objects.runs_latest_first().prefetch_related("stages"),
         to_attr="jobs_latest_first",
     )
     timeline = Prefetch("state_transitions", queryset=VideoStateTransition.objects.order_by("id"), to_attr="timeline")
@@ -47,100 +46,151 @@ def video_get_for_user(*, user: AbstractBaseUser, video_id) -> Video:
 # timestamps are parsed back first. One statement also means one snapshot: the run, its stages, the timeline
 # and the errors are read consistently, which six autocommit queries were not.
 
+# (JSON name, model field, SQL cast or None); the SQL takes table and column names from the models.
 VIDEO_DETAIL_COLUMNS = (
-    # (JSON name, SQL expression over "v")
-    ("id", "v.id"),
-    ("title", "v.title"),
-    ("original_filename", "v.original_filename"),
-    ("state", "v.workflow_state"),
-    ("cancelled_at", "v.cancelled_at"),
-    ("current_stage", "v.current_stage"),
-    ("progress_percentage", "v.progress_percentage::text"),
-    ("objects_detected_count", "v.objects_detected_count"),
-    ("size_bytes", "v.size_bytes"),
-    ("created_at", "v.created_at"),
-    ("updated_at", "v.updated_at"),
-    ("mime_type", "v.mime_type"),
-    ("file_hash", "v.file_hash"),
-    ("duration_seconds", "v.duration_seconds"),
-    ("fps", "v.fps"),
-    ("width", "v.width"),
-    ("height", "v.height"),
-    ("frame_count", "v.frame_count"),
-    ("codec", "v.codec"),
-    ("container", "v.container"),
-    ("rotation", "v.rotation"),
-    ("has_audio", "v.has_audio"),
-    ("annotations_count", "v.annotations_count"),
-    ("total_processing_seconds", "v.total_processing_seconds"),
-    ("frames_per_second_processed", "v.frames_per_second_processed"),
-    ("last_error_message", "v.last_error_message"),
-    ("needs_review", "v.needs_review"),
-    ("last_event_seq", "v.last_event_seq"),
-    ("priority", "v.priority"),
-    ("source_url", "v.source_url"),
+    ("id", "id", None),
+    ("title", "title", None),
+    ("original_filename", "original_filename", None),
+    ("state", "workflow_state", None),
+    ("cancelled_at", "cancelled_at", None),
+    ("current_stage", "current_stage", None),
+    ("progress_percentage", "progress_percentage", "text"),
+    ("objects_detected_count", "objects_detected_count", None),
+    ("size_bytes", "size_bytes", None),
+    ("created_at", "created_at", None),
+    ("updated_at", "updated_at", None),
+    ("mime_type", "mime_type", None),
+    ("file_hash", "file_hash", None),
+    ("duration_seconds", "duration_seconds", None),
+    ("fps", "fps", None),
+    ("width", "width", None),
+    ("height", "height", None),
+    ("frame_count", "frame_count", None),
+    ("codec", "codec", None),
+    ("container", "container", None),
+    ("rotation", "rotation", None),
+    ("has_audio", "has_audio", None),
+    ("annotations_count", "annotations_count", None),
+    ("total_processing_seconds", "total_processing_seconds", None),
+    ("frames_per_second_processed", "frames_per_second_processed", None),
+    ("last_error_message", "last_error_message", None),
+    ("needs_review", "needs_review", None),
+    ("last_event_seq", "last_event_seq", None),
+    ("priority", "priority", None),
+    ("source_url", "source_url", None),
 )
 _VIDEO_DETAIL_DATETIMES = ("cancelled_at", "created_at", "updated_at")
 
 JOB_SUMMARY_COLUMNS = (
-    ("id", "j.id"),
-    ("status", "j.status"),
-    ("model_name", "j.model_name"),
-    ("frame_step", "j.frame_step"),
-    ("start_frame", "j.start_frame"),
-    ("end_frame", "j.end_frame"),
-    ("max_fps", "j.max_fps"),
-    ("track", "j.track"),
-    ("is_ground_truth", "j.is_ground_truth"),
-    ("current_stage", "j.current_stage"),
-    ("stages", None),  # filled from the nested stage rows
-    ("processed_frames", "j.processed_frames"),
-    ("total_frames", "j.total_frames"),
-    ("next_frame_index", "j.next_frame_index"),
-    ("progress_percentage", "j.progress_percentage::text"),
-    ("frames_per_second", "j.frames_per_second"),
-    ("estimated_completion_at", "j.estimated_completion_at"),
-    ("detections_count", "j.detections_count"),
-    ("processing_node_id", "j.processing_node_id"),
-    ("peak_memory_mb", "j.peak_memory_mb"),
-    ("cpu_percent", "j.cpu_percent"),
-    ("gpu_memory_mb", "j.gpu_memory_mb"),
-    ("retry_count", "j.retry_count"),
-    ("error_count", "j.error_count"),
-    ("last_error_message", "j.last_error_message"),
-    ("reused_from", "j.reused_from_id"),
-    ("started_at", "j.started_at"),
-    ("finished_at", "j.finished_at"),
-    ("heartbeat_at", "j.heartbeat_at"),
+    ("id", "id", None),
+    ("status", "status", None),
+    ("model_name", "model_name", None),
+    ("frame_step", "frame_step", None),
+    ("start_frame", "start_frame", None),
+    ("end_frame", "end_frame", None),
+    ("max_fps", "max_fps", None),
+    ("track", "track", None),
+    ("is_ground_truth", "is_ground_truth", None),
+    ("current_stage", "current_stage", None),
+    ("stages", None, None),  # filled from the nested stage rows
+    ("processed_frames", "processed_frames", None),
+    ("total_frames", "total_frames", None),
+    ("next_frame_index", "next_frame_index", None),
+    ("progress_percentage", "progress_percentage", "text"),
+    ("frames_per_second", "frames_per_second", None),
+    ("estimated_completion_at", "estimated_completion_at", None),
+    ("detections_count", "detections_count", None),
+    ("processing_node_id", "processing_node_id", None),
+    ("peak_memory_mb", "peak_memory_mb", None),
+    ("cpu_percent", "cpu_percent", None),
+    ("gpu_memory_mb", "gpu_memory_mb", None),
+    ("retry_count", "retry_count", None),
+    ("error_count", "error_count", None),
+    ("last_error_message", "last_error_message", None),
+    ("reused_from", "reused_from", None),
+    ("started_at", "started_at", None),
+    ("finished_at", "finished_at", None),
+    ("heartbeat_at", "heartbeat_at", None),
 )
 _JOB_DATETIMES = ("estimated_completion_at", "started_at", "finished_at", "heartbeat_at")
 
+STAGE_COLUMNS = (
+    ("id", "id", None),
+    ("stage", "stage", None),
+    ("status", "status", None),
+    ("progress_percentage", "progress_percentage", "text"),
+    ("started_at", "started_at", None),
+    ("finished_at", "finished_at", None),
+    ("detail", "detail", None),
+)
+TIMELINE_COLUMNS = (
+    ("id", "id", None),
+    ("from_state", "from_state", None),
+    ("to_state", "to_state", None),
+    ("transition", "transition", None),
+    ("reason", "reason", None),
+    ("created_at", "created_at", None),
+)
+ERROR_COLUMNS = (
+    ("id", "id", None),
+    ("job_id", "job", None),
+    ("stage", "stage", None),
+    ("error_type", "error_type", None),
+    ("error_code", "error_code", None),
+    ("message", "message", None),
+    ("severity", "severity", None),
+    ("created_at", "created_at", None),
+)
 
-def _select_list(columns) -> str:
-    return ", ".join(f'{expression} AS "{name}"' for name, expression in columns if expression)
+
+def visible_to_sql(*, user: AbstractBaseUser, alias: str) -> tuple[str | None, list]:
+    """VideoQuerySet.visible_to for hand-written SQL: a condition on the video table named `alias` and its
+    parameters, or (None, []) when the user sees every video."""
+    if sees_every_video(user):
+        return None, []
+    return f"{alias}.{sql_column(Video, 'owner')} = %s", [user.pk]
 
 
-_VIDEO_DETAIL_SQL = f"""
-SELECT {_select_list(VIDEO_DETAIL_COLUMNS)},
+def _select_list(alias: str, model, columns) -> str:
+    """`alias.column[::cast] AS "name"` for each (JSON name, model field, cast) with a field."""
+    return ", ".join(
+        f'{alias}.{sql_column(model, field)}{"::" + cast if cast else ""} AS "{name}"'
+        for name, field, cast in columns
+        if field
+    )
+
+
+def _video_detail_sql() -> str:
+    video_id, deleted_at = sql_column(Video, "id"), sql_column(Video, "deleted_at")
+    job_id, job_video, job_origin = (sql_column(ProcessingJob, name) for name in ("id", "video", "origin"))
+    job_created = sql_column(ProcessingJob, "created_at")
+    error_created = sql_column(ProcessingErrorLog, "created_at")
+    # The latest run: ProcessingJob.objects.runs_latest_first() (origin "run", newest first), said in SQL.
+    return f"""
+SELECT {_select_list("v", Video, VIDEO_DETAIL_COLUMNS)},
   (SELECT row_to_json(job_row) FROM (
-     SELECT {_select_list(JOB_SUMMARY_COLUMNS)},
+     SELECT {_select_list("j", ProcessingJob, JOB_SUMMARY_COLUMNS)},
        (SELECT coalesce(json_agg(stage_row ORDER BY stage_row.id), '[]'::json) FROM (
-          SELECT s.id, s.stage, s.status, s.progress_percentage::text AS progress_percentage,
-                 s.started_at, s.finished_at, s.detail
-          FROM processing_jobstage s WHERE s.job_id = j.id) stage_row) AS stages
-     FROM processing_processingjob j WHERE j.video_id = v.id AND j.origin = 'run'
-     ORDER BY j.created_at DESC LIMIT 1) job_row
+          SELECT {_select_list("s", JobStage, STAGE_COLUMNS)}
+          FROM {sql_table(JobStage)} s WHERE s.{sql_column(JobStage, "job")} = j.{job_id}) stage_row) AS stages
+     FROM {sql_table(ProcessingJob)} j WHERE j.{job_video} = v.{video_id} AND j.{job_origin} = '{JobOrigin.RUN.value}'
+     ORDER BY j.{job_created} DESC LIMIT 1) job_row
   ) AS latest_job,
   (SELECT coalesce(json_agg(change_row ORDER BY change_row.id), '[]'::json) FROM (
-     SELECT t.id, t.from_state, t.to_state, t.transition, t.reason, t.created_at
-     FROM videos_videostatetransition t WHERE t.video_id = v.id) change_row
+     SELECT {_select_list("t", VideoStateTransition, TIMELINE_COLUMNS)}
+     FROM {sql_table(VideoStateTransition)} t WHERE t.{sql_column(VideoStateTransition, "video")} = v.{video_id}
+     ) change_row
   ) AS timeline,
   (SELECT coalesce(json_agg(error_row ORDER BY error_row.created_at DESC), '[]'::json) FROM (
-     SELECT e.id, e.job_id, e.stage, e.error_type, e.error_code, e.message, e.severity, e.created_at
-     FROM processing_processingerrorlog e WHERE e.video_id = v.id ORDER BY e.created_at DESC LIMIT %s) error_row
+     SELECT {_select_list("e", ProcessingErrorLog, ERROR_COLUMNS)}
+     FROM {sql_table(ProcessingErrorLog)} e WHERE e.{sql_column(ProcessingErrorLog, "video")} = v.{video_id}
+     ORDER BY e.{error_created} DESC LIMIT %s) error_row
   ) AS latest_errors
-FROM videos_video v
-WHERE v.id = %s AND v.deleted_at IS NULL"""
+FROM {sql_table(Video)} v
+WHERE v.{video_id} = %s AND v.{deleted_at} IS NULL"""
+
+
+_VIDEO_DETAIL_SQL = _video_detail_sql()
 
 
 def api_datetime(value: datetime | str | None, zone: tzinfo) -> str | None:
@@ -155,7 +205,7 @@ def api_datetime(value: datetime | str | None, zone: tzinfo) -> str | None:
 
 def _job_summary(job: dict, zone: tzinfo) -> dict:
     summary = {}
-    for name, _expression in JOB_SUMMARY_COLUMNS:
+    for name, _field, _cast in JOB_SUMMARY_COLUMNS:
         summary[name] = job.get(name)
     for name in _JOB_DATETIMES:
         summary[name] = api_datetime(job[name], zone)
@@ -184,16 +234,17 @@ def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
     None when the user may not see a live video of that id: someone else's (staff see all), deleted, or none.
     """
     sql, params = _VIDEO_DETAIL_SQL, [LATEST_ERRORS_SHOWN, video_id]
-    if not user.is_staff:
-        sql += " AND v.owner_id = %s"
-        params.append(user.pk)
+    visible, visible_params = visible_to_sql(user=user, alias="v")
+    if visible:
+        sql += f" AND {visible}"
+        params += visible_params
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
     zone = timezone.get_current_timezone()
-    names = [name for name, _expression in VIDEO_DETAIL_COLUMNS]
+    names = [name for name, _field, _cast in VIDEO_DETAIL_COLUMNS]
     body = dict(zip(names, row, strict=False))
     body["id"] = str(body["id"])
     for name in _VIDEO_DETAIL_DATETIMES:
@@ -231,21 +282,19 @@ def video_visibility(*, user: AbstractBaseUser, video_id) -> str | None:
 
     Another user's video reads as None, exactly like one that never existed.
     """
-    queryset = Video.objects.filter(pk=video_id)
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
-    row = queryset.values_list("deleted_at", flat=True)
+    row = Video.objects.visible_to(user).filter(pk=video_id).values_list("deleted_at", flat=True)
     if not row:
         return None
     return "deleted" if row[0] is not None else "live"
 
 
 def video_latest_job(*, video: Video) -> ProcessingJob | None:
-    """The latest run of the detector on the video; imported reference annotations are not runs."""
+    """The latest run of the detector on the video (ProcessingJob.objects.runs_latest_first); imported reference
+    annotations are not runs. The one definition for the API, the pages, the admin and the services."""
     jobs = getattr(video, "jobs_latest_first", None)
     if jobs is not None:
         return jobs[0] if jobs else None
-    return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").first()
+    return video.jobs.runs_latest_first().first()
 
 
 def video_result_job(*, video: Video) -> ProcessingJob | None:
@@ -253,7 +302,7 @@ def video_result_job(*, video: Video) -> ProcessingJob | None:
 
     Only detector runs: a person's imported annotations are the yardstick, never what the platform found.
     """
-    jobs = video.jobs.filter(origin=JobOrigin.RUN)
+    jobs = video.jobs.runs()
     return (
         jobs.filter(is_ground_truth=True).first()
         or jobs.filter(status="completed").order_by("-finished_at").first()
@@ -269,23 +318,21 @@ def detection_list_for_video(*, video: Video) -> QuerySet[Detection]:
     return Detection.objects.filter(job=job).order_by("frame_index", "id")
 
 
-def user_can_watch_video(*, user: AbstractBaseUser, video_id) -> bool | None:
-    """True/False for an existing video; None when there is no such video."""
-    owner_id = Video.objects.filter(pk=video_id, deleted_at__isnull=True).values_list("owner_id", flat=True).first()
-    if owner_id is None:
-        return None
-    return bool(user.is_staff or owner_id == user.pk)
+def user_can_watch_video(*, user: AbstractBaseUser, video_id) -> bool:
+    """Whether the user may follow the live video: False alike for another user's video and for none."""
+    return Video.objects.live().visible_to(user).filter(pk=video_id).exists()
 
 
 def video_stats(*, user: AbstractBaseUser, created_from, created_to) -> dict:
-    """The dashboard figures of seeds/000 section 4.2 over videos created in [from, to): own videos, all for staff."""
+    """The dashboard figures over videos created in [from, to): own videos, all for staff.
+
+    Videos per state, average processing time and objects detected.
+    """
     from django.db.models import Avg, Count, Max, Q, Sum
 
     from videos.models import WorkflowState
 
-    queryset = Video.objects.filter(deleted_at__isnull=True, created_at__gte=created_from, created_at__lt=created_to)
-    if not user.is_staff:
-        queryset = queryset.filter(owner=user)
+    queryset = Video.objects.live().visible_to(user).filter(created_at__gte=created_from, created_at__lt=created_to)
     per_state = {state: Count("id", filter=Q(workflow_state=state)) for state in WorkflowState.values}
     row = queryset.aggregate(
         total_videos=Count("id"),
@@ -311,11 +358,7 @@ def video_stats(*, user: AbstractBaseUser, created_from, created_to) -> dict:
 # latest-completion subquery) cost more Python than the rest of the request. The filters are few and fixed, every
 # value goes in as a parameter, and the column to sort by comes from a fixed map, never from the request.
 
-HISTORY_SORT_COLUMNS = {
-    "created_at": "v.created_at",
-    "updated_at": "v.updated_at",
-    "workflow_state": "v.workflow_state",
-}
+HISTORY_SORT_COLUMNS = {name: f"v.{sql_column(Video, name)}" for name in ("created_at", "updated_at", "workflow_state")}
 HISTORY_PAGE_COLUMNS = ("id", "workflow_state", "deleted_at", "created_at", "prompt", "completed_at")
 _LARGEST_OFFSET = 2**63 - 1
 
@@ -333,49 +376,59 @@ def analysis_history_statement(
 ) -> tuple[str, list]:
     """SQL and parameters answering (total, then one page of rows) for the history filters.
 
-    Own analyses (all for staff); `status` is a seeds/003 status: "deleted" lists the soft-deleted ones, any
+    Own analyses (all for staff); `status` is a media analysis API status: "deleted" lists the soft-deleted ones, any
     other value live ones only. Each row has the total (so an empty page still tells it), then the page's columns
     (HISTORY_PAGE_COLUMNS; NULL when the page is past the end). The owner/state/created_at filters match the
     indexes video_owner_state_created_idx (live rows) and video_owner_created_idx.
     """
     from videos.services.media_analysis import STATES_FOR_STATUS
 
+    video_id, state_column, deleted_at, created_at = (
+        sql_column(Video, name) for name in ("id", "workflow_state", "deleted_at", "created_at")
+    )
     conditions, params = [], []
-    if not user.is_staff:
-        conditions.append("v.owner_id = %s")
-        params.append(user.pk)
+    visible, visible_params = visible_to_sql(user=user, alias="v")
+    if visible:
+        conditions.append(visible)
+        params += visible_params
     if status == "deleted":
-        conditions.append("v.deleted_at IS NOT NULL")
+        conditions.append(f"v.{deleted_at} IS NOT NULL")
     else:
-        conditions.append("v.deleted_at IS NULL")
+        conditions.append(f"v.{deleted_at} IS NULL")
         if status:
-            conditions.append("v.workflow_state = ANY(%s)")
+            conditions.append(f"v.{state_column} = ANY(%s)")
             params.append([str(state) for state in STATES_FOR_STATUS[status]])
     if date_from:
-        conditions.append("v.created_at >= %s")
+        conditions.append(f"v.{created_at} >= %s")
         params.append(date_from)
     if date_to:
-        conditions.append("v.created_at <= %s")
+        conditions.append(f"v.{created_at} <= %s")
         params.append(date_to)
     where = " AND ".join(conditions)
     direction = "DESC" if descending else "ASC"
     sort_column = HISTORY_SORT_COLUMNS[sort_by]
+    job_video, job_status, job_finished = (
+        sql_column(ProcessingJob, name) for name in ("video", "status", "finished_at")
+    )
     # The page's rows are chosen first (index order, LIMIT/OFFSET), and only those 20-odd rows are then joined
     # to their prompt and latest completed run: joined before the LIMIT, the skipped rows paid for it too.
     sql = f"""
-SELECT counted.total, page.id, page.workflow_state, page.deleted_at, page.created_at, request.prompt,
-  (SELECT j.finished_at FROM processing_processingjob j
-   WHERE j.video_id = page.id AND j.status = 'completed'
-   ORDER BY j.finished_at DESC NULLS LAST LIMIT 1) AS completed_at
-FROM (SELECT count(*) AS total FROM videos_video v WHERE {where}) counted
+SELECT counted.total, page.id, page.workflow_state, page.deleted_at, page.created_at,
+  request.{sql_column(MediaAnalysisRequest, "prompt")} AS prompt,
+  (SELECT j.{job_finished} FROM {sql_table(ProcessingJob)} j
+   WHERE j.{job_video} = page.id AND j.{job_status} = '{JobStatus.COMPLETED.value}'
+   ORDER BY j.{job_finished} DESC NULLS LAST LIMIT 1) AS completed_at
+FROM (SELECT count(*) AS total FROM {sql_table(Video)} v WHERE {where}) counted
 LEFT JOIN (
-  SELECT v.id, v.workflow_state, v.deleted_at, v.created_at, {sort_column} AS sort_key
-  FROM videos_video v
+  SELECT v.{video_id} AS id, v.{state_column} AS workflow_state, v.{deleted_at} AS deleted_at,
+    v.{created_at} AS created_at, {sort_column} AS sort_key
+  FROM {sql_table(Video)} v
   WHERE {where}
-  ORDER BY {sort_column} {direction}, v.id {direction}
+  ORDER BY {sort_column} {direction}, v.{video_id} {direction}
   LIMIT %s OFFSET %s
 ) page ON true
-LEFT JOIN videos_mediaanalysisrequest request ON request.video_id = page.id
+LEFT JOIN {sql_table(MediaAnalysisRequest)} request
+  ON request.{sql_column(MediaAnalysisRequest, "video")} = page.id
 ORDER BY page.sort_key {direction}, page.id {direction}"""
     # A page far past any total still answers an empty page with the total: OFFSET is a bigint.
     return sql, [*params, *params, limit, min(offset, _LARGEST_OFFSET)]

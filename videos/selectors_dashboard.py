@@ -20,9 +20,7 @@ def video_for_page(*, user: AbstractBaseUser, video_id) -> Video:
 
 def video_file_for_user(*, user: AbstractBaseUser, video_id) -> Video:
     """The video whose stored file the user may watch (owner or staff, not deleted); Video.DoesNotExist else."""
-    videos = Video.objects.filter(pk=video_id, deleted_at__isnull=True)
-    if not user.is_staff:
-        videos = videos.filter(owner=user)
+    videos = Video.objects.live().visible_to(user).filter(pk=video_id)
     return videos.only("id", "file", "mime_type", "owner_id", "size_bytes").get()
 
 

@@ -10,12 +10,6 @@ from videos.models import Video, VideoStateTransition
 from videos.selectors import video_latest_job
 
 
-class VideoUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, use_url=False)
-    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    frame_step = column_integer_field(ProcessingJob, "frame_step", min_value=1, max_value=10_000, required=False)
-
-
 class VideoCreateSerializer(serializers.Serializer):
     """A new video: a multipart `file`, or a `source_url` the server fetches (http/https, public hosts)."""
 

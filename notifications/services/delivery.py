@@ -24,10 +24,11 @@ from datetime import timedelta
 
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Min, Q, QuerySet
 from django.utils import timezone
 
+from mediaplatform.advisory_locks import AdvisoryLock, advisory_xact_lock
 from notifications.models import EventType, OutboxEvent, OutboxStatus
 from notifications.services.layer_loop import run_on_layer_loop
 
@@ -109,8 +110,7 @@ def _send(event: OutboxEvent, message: dict) -> Exception | None:
 def _lock_video_delivery(video_id: uuid.UUID | str) -> None:
     # Not a row lock on the video: emitters hold that while they work, and
     # delivery must not wait for them.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"outbox:{video_id}"])
+    advisory_xact_lock(AdvisoryLock.OUTBOX_DELIVERY, video_id)
 
 
 UPDATED_FIELDS = ["status", "attempts", "last_error", "next_retry_at", "sent_at", "updated_at"]
@@ -196,16 +196,6 @@ def deliver_after_commit(*, event: OutboxEvent, behind_backlog: bool) -> int:
         updated_at=now,
     )
     return 0
-
-
-def deliver_events(*, event_ids: list[int]) -> int:
-    """Deliver the videos of the given events (with all their earlier pending events, in order)."""
-    video_ids = (
-        OutboxEvent.objects.filter(pk__in=event_ids, status=OutboxStatus.PENDING, video__isnull=False)
-        .values_list("video_id", flat=True)
-        .distinct()
-    )
-    return sum(deliver_video_events(video_id=video_id) for video_id in list(video_ids))
 
 
 def deliver_pending_events(*, limit: int = 200, grace: timedelta = SWEEP_GRACE) -> int:

@@ -7,8 +7,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.context import current_request_id
+from mediaplatform.sql import sql_column, sql_table
 from notifications.groups import ALL_VIDEOS_GROUP, user_group, video_group
 from notifications.models import EventType, OutboxEvent, OutboxStatus
+from videos.models import Video
 
 # 1 is the most urgent. Terminal events must overtake any backlog of progress ticks.
 EVENT_PRIORITIES: dict[str, int] = {
@@ -31,16 +33,20 @@ PROGRESS_LIVE_TTL = timedelta(minutes=1)
 STATE_CHANGE_LIVE_TTL = timedelta(hours=24)
 
 
+_SEQ = sql_column(Video, "last_event_seq")
+_NEXT_VIDEO_SEQ_SQL = (
+    f"UPDATE {sql_table(Video)} SET {_SEQ} = {_SEQ} + 1 WHERE {sql_column(Video, 'id')} = %s RETURNING {_SEQ},"
+    f" EXISTS (SELECT 1 FROM {sql_table(OutboxEvent)} WHERE {sql_column(OutboxEvent, 'video')} = %s"
+    f" AND {sql_column(OutboxEvent, 'status')} = %s)"
+)
+
+
 def _next_video_seq(video_id) -> tuple[int, bool]:
     """The video's next seq, and whether earlier events of it are still pending (one round trip)."""
     # The UPDATE takes the video's row lock until commit, so concurrent emitters
     # are serialised and a rolled-back transaction leaves no gap in the sequence.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE videos_video SET last_event_seq = last_event_seq + 1 WHERE id = %s RETURNING last_event_seq,"
-            " EXISTS (SELECT 1 FROM notifications_outboxevent WHERE video_id = %s AND status = %s)",
-            [video_id, video_id, OutboxStatus.PENDING],
-        )
+        cursor.execute(_NEXT_VIDEO_SEQ_SQL, [video_id, video_id, OutboxStatus.PENDING])
         row = cursor.fetchone()
     if row is None:
         raise LookupError(f"video {video_id} does not exist")

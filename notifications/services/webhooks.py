@@ -2,10 +2,10 @@
 
 The body is signed with HMAC-SHA256 over "<timestamp>.<body>" with the
 endpoint's secret, sent as `X-Mediaplatform-Signature: t=<timestamp>,v1=<hex>`,
-so a receiver can check both origin and freshness. A URL must pass the same
-address rules as URL import, at registration and again at every delivery
-(DNS can change); the connection goes to the checked address and redirects
-are not followed. Failures retry with exponential backoff, each attempt recorded.
+so a receiver can check both origin and freshness. A URL must pass the one
+outbound check URL import uses too (mediaplatform.outbound), at registration
+and again at every delivery (DNS can change); the connection goes to the
+checked address and redirects are not followed. Failures retry with exponential backoff, each attempt recorded.
 
 A delivery holds a worker for at most WEBHOOK_TIMEOUT_SECONDS all told (connect, request, status, headers and
 body, every socket read given only the time left), and reads no more of the answer than the excerpt it
@@ -18,10 +18,8 @@ import hmac
 import json
 import logging
 import secrets
-import socket
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
@@ -31,7 +29,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from mediaplatform.outbound import address_allowed, deadline_passed, host_header, pinned_connection_pool
+from mediaplatform.outbound import (
+    OutboundRefused,
+    OutboundTarget,
+    exchange_timed_out,
+    host_header,
+    outbound_target,
+    pinned_connection_pool,
+)
 from mediaplatform.service_errors import ServiceError
 from notifications.models import (
     EventType,
@@ -72,30 +77,12 @@ class WebhookTimedOut(Exception):
         super().__init__(self.message)
 
 
-def _target(url: str) -> tuple[str, str, int, str]:
+def webhook_target(url: str) -> OutboundTarget:
+    """The checked target of a webhook URL (mediaplatform.outbound's one check); raises WebhookRefused."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise WebhookRefused("The URL is not valid.")
-    if parts.scheme not in {"http", "https"}:
-        raise WebhookRefused("Webhook URLs must be http or https.")
-    if not parts.hostname or parts.username or parts.password:
-        raise WebhookRefused("The URL needs a host and no credentials.")
-    port = port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, parts.hostname, port, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def resolve_allowed_address(url: str) -> tuple[str, str, int, str, str]:
-    """(scheme, host, port, path, address) with an address we may connect to; raises WebhookRefused."""
-    scheme, host, port, path = _target(url)
-    try:
-        addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
-    except (socket.gaierror, UnicodeError):
-        raise WebhookRefused(f"The host {host!r} could not be resolved.")
-    if not addresses or not all(address_allowed(address) for address in addresses):
-        raise WebhookRefused(f"The host {host!r} resolves to an address webhooks may not be sent to.")
-    return scheme, host, port, path, addresses[0]
+        return outbound_target(url)
+    except OutboundRefused as refused:
+        raise WebhookRefused(refused.message) from None
 
 
 def sign(*, secret: str, timestamp: int, body: bytes) -> str:
@@ -110,7 +97,7 @@ def webhook_endpoint_create(
 
     Raises WebhookRefused for a URL or event type it may not take, WebhookEndpointLimitReached when the owner
     already has WEBHOOK_MAX_ENDPOINTS_PER_USER endpoints."""
-    resolve_allowed_address(url)
+    webhook_target(url)
     unknown = set(event_types or []) - set(EventType.values)
     if unknown:
         raise WebhookRefused(f"Unknown event types: {', '.join(sorted(unknown))}.")
@@ -176,34 +163,33 @@ def _response_excerpt(response: urllib3.BaseHTTPResponse) -> str:
 def _post(*, endpoint: WebhookEndpoint, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     """(status, excerpt of the body) within WEBHOOK_TIMEOUT_SECONDS; raises WebhookTimedOut past it."""
     deadline = time.monotonic() + settings.WEBHOOK_TIMEOUT_SECONDS
-    scheme, host, port, path, address = resolve_allowed_address(endpoint.url)
+    target = webhook_target(endpoint.url)
     pool = pinned_connection_pool(
-        scheme=scheme,
-        host=host,
-        port=port,
-        address=address,
+        scheme=target.scheme,
+        host=target.host,
+        port=target.port,
+        address=target.address,
         deadline=deadline,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
     )
     try:
         response = pool.urlopen(
             "POST",
-            path,
+            target.path,
             body=body,
             redirect=False,
             retries=False,
             preload_content=False,
             decode_content=False,
             # The excerpt is read as it comes: ask for it uncompressed, so it is text and a small read stays small.
-            headers={"Host": host_header(host, port), "Accept-Encoding": "identity", **headers},
+            headers={"Host": host_header(target.host, target.port), "Accept-Encoding": "identity", **headers},
         )
         try:
             return response.status, _response_excerpt(response)
         finally:
             response.close()  # the unread rest of the body is dropped with the connection, never drained
     except urllib3.exceptions.HTTPError as exc:
-        # Reads are only ever given the time left, so a read timing out is the deadline passing.
-        if deadline_passed(deadline) or isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        if exchange_timed_out(exc, deadline):
             raise WebhookTimedOut(settings.WEBHOOK_TIMEOUT_SECONDS) from exc
         raise
     finally:

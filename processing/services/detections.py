@@ -4,12 +4,14 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from django.db import connection
 
+from mediaplatform.sql import sql_column, sql_table
 from processing.detector import FrameDetections
 from processing.frames import SampledFrame
 from processing.models import Detection
 
-DETECTION_COPY_COLUMNS = (
-    "job_id",
+# The fields a COPY row holds, in order; their columns come from the model.
+DETECTION_COPY_FIELDS = (
+    "job",
     "frame_index",
     "timestamp_seconds",
     "class_id",
@@ -21,13 +23,15 @@ DETECTION_COPY_COLUMNS = (
     "y2",
     "track_id",
 )
+DETECTION_COPY_COLUMNS = tuple(Detection._meta.get_field(name).column for name in DETECTION_COPY_FIELDS)
 
 
 def detection_rows_copy(rows: Iterable[tuple]) -> int:
-    """COPY rows holding the values of DETECTION_COPY_COLUMNS, in that order; returns how many."""
+    """COPY rows holding the values of DETECTION_COPY_FIELDS, in that order; returns how many."""
     written = 0
     with connection.cursor() as cursor:
-        copy_sql = f"COPY {Detection._meta.db_table} ({', '.join(DETECTION_COPY_COLUMNS)}) FROM STDIN"
+        columns = ", ".join(sql_column(Detection, name) for name in DETECTION_COPY_FIELDS)
+        copy_sql = f"COPY {sql_table(Detection)} ({columns}) FROM STDIN"
         with cursor.cursor.copy(copy_sql) as copy:
             for row in rows:
                 copy.write_row(row)

@@ -1,4 +1,4 @@
-"""Classifying failures and applying the recovery matrix of seeds/000 section 5.1.
+"""Classifying failures and applying the recovery matrix:
 
 | Error type          | Strategy            | Retries | Then                     |
 |---------------------|---------------------|---------|--------------------------|

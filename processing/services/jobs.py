@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
-from processing.models import DetectorModel, JobOrigin, JobStatus, ProcessingJob
+from processing.models import DetectorModel, JobStatus, ProcessingJob
 from processing.services.locking import LockedVideo, job_lock, video_and_jobs_lock
 from processing.services.registry import detector_config_for, detector_model_default
 from processing.services.stages import stages_cancel, stages_initialise
@@ -114,7 +114,7 @@ def job_enqueue(*, job_id, countdown: float | None = None) -> None:
 
 def _latest_job_id(video: Video):
     """The latest run of the detector; an imported reference is never retried or resumed."""
-    return video.jobs.filter(origin=JobOrigin.RUN).order_by("-created_at").values_list("pk", flat=True).first()
+    return video.jobs.runs_latest_first().values_list("pk", flat=True).first()
 
 
 def _job_set_cancelled(*, job: ProcessingJob, at) -> None:

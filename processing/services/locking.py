@@ -11,14 +11,13 @@ Run lock: a PostgreSQL advisory lock held for the whole run, so two workers hand
 job (a redelivery, the stuck-job sweep) never run it at once.
 """
 
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import Q
 
+from mediaplatform.advisory_locks import AdvisoryLock, advisory_lock_key, advisory_try_lock, advisory_unlock
 from processing.models import ProcessingJob
 from videos.models import Video
 from videos.services.transitions import video_lock
@@ -68,7 +67,8 @@ def job_lock(*, job_id) -> LockedVideo:
 
 
 def lock_key(job_id) -> int:
-    return int.from_bytes(uuid.UUID(str(job_id)).bytes[:8], "big", signed=True)
+    """The bigint key of the job's run lock."""
+    return advisory_lock_key(AdvisoryLock.JOB_RUN, job_id)
 
 
 @contextmanager
@@ -78,13 +78,9 @@ def job_run_lock(*, job_id) -> Iterator[bool]:
     The lock lives with the database session, so a runner killed with SIGKILL
     releases it when its connection drops.
     """
-    key = lock_key(job_id)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-        acquired = cursor.fetchone()[0]
+    acquired = advisory_try_lock(AdvisoryLock.JOB_RUN, job_id)
     try:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            advisory_unlock(AdvisoryLock.JOB_RUN, job_id)

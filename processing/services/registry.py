@@ -54,6 +54,12 @@ def inspect_uploaded_weights(*, weights, image_size: int) -> tuple[dict, str]:
     return details, sha256
 
 
+def _take_default_from_others(*, model_pk: int | None) -> None:
+    """The one-default rule: the model being made the default takes the flag from whichever model had it, in the
+    caller's transaction (the detector_model_single_default constraint refuses a second default outright)."""
+    DetectorModel.objects.filter(is_default=True).exclude(pk=model_pk).update(is_default=False)
+
+
 def _model_save(
     *,
     name: str,
@@ -70,7 +76,7 @@ def _model_save(
     """Store proven weights as a registered model (the only default when asked), with its audit row."""
     with transaction.atomic():
         if is_default:
-            DetectorModel.objects.filter(is_default=True).update(is_default=False)
+            _take_default_from_others(model_pk=None)
         model = DetectorModel(
             name=name,
             version=version,
@@ -193,9 +199,20 @@ def detector_model_update(*, actor: AbstractBaseUser, model_id: int, **changes) 
         model = DetectorModel.objects.select_for_update().get(pk=model_id)
         old = {field: getattr(model, field) for field in changes}
         if changes.get("is_default"):
-            DetectorModel.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
+            _take_default_from_others(model_pk=model.pk)
         for field, value in changes.items():
             setattr(model, field, value)
         model.save(update_fields=list(changes) or None)
         audit_record(action="detector_model.update", obj=model, actor=actor, old_values=old, new_values=changes)
+    return model
+
+
+def detector_model_save_edited(*, model: DetectorModel, is_default: bool) -> DetectorModel:
+    """Save a model as the admin's form left it (new weights already proven by the form), made the default or not
+    by the one-default rule; the admin writes its own audit rows."""
+    with transaction.atomic():
+        if is_default:
+            _take_default_from_others(model_pk=model.pk)
+        model.is_default = is_default
+        model.save()
     return model

@@ -1,4 +1,4 @@
-"""Retention (seeds/000 section 9.2): archive, delete and purge what has outlived its thresholds, freeing disk.
+"""Retention: archive, delete and purge what has outlived its thresholds, freeing disk.
 
 Work goes in batches; each batch locks its rows with SKIP LOCKED, so two
 cleanups running at once split the work instead of colliding, and a row
@@ -70,14 +70,8 @@ def _file_size(path: str) -> int:
 
 
 def _video_files(video: Video) -> list[str]:
-    """Every file on disk that belongs to the video (the original, and what later features derive from it)."""
-    paths = []
-    if video.file:
-        paths.append(video.file.path)
-    derived = Path(settings.MEDIA_ROOT) / "derived" / str(video.pk)
-    if derived.is_dir():
-        paths.extend(str(path) for path in derived.rglob("*") if path.is_file())
-    return paths
+    """Every file on disk that belongs to the video: its stored original is the only one."""
+    return [video.file.path] if video.file else []
 
 
 def _remove_files(paths: list[str], *, video_id=None) -> None:
@@ -90,12 +84,6 @@ def _remove_files(paths: list[str], *, video_id=None) -> None:
                 Path(path).unlink(missing_ok=True)
         except OSError:
             logger.exception("could not remove %s", path)
-    derived = Path(settings.MEDIA_ROOT) / "derived" / str(video_id)
-    if video_id and derived.is_dir():
-        for directory in sorted(derived.rglob("*"), reverse=True):
-            if directory.is_dir():
-                directory.rmdir()
-        derived.rmdir()
 
 
 def _archive_completed(report: CleanupReport) -> None:

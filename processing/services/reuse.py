@@ -2,6 +2,7 @@
 
 from django.db import connection
 
+from mediaplatform.sql import sql_column, sql_table
 from processing.models import Detection, JobStatus, ProcessingJob
 
 _SAME_RUN_FIELDS = ("model_name", "frame_step", "start_frame", "end_frame", "max_fps", "track")
@@ -24,11 +25,16 @@ def reusable_job_find(*, job: ProcessingJob) -> ProcessingJob | None:
 
 def detections_copy(*, source_job_id, target_job_id) -> int:
     """Copy every detection of one run to another in a single INSERT ... SELECT."""
-    table = Detection._meta.db_table
-    columns = "frame_index, timestamp_seconds, class_id, class_name, confidence, x1, y1, x2, y2, track_id"
+    table, job = sql_table(Detection), sql_column(Detection, "job")
+    # Every column but the id and the job, whatever fields Detection gains.
+    columns = ", ".join(
+        sql_column(Detection, field.name)
+        for field in Detection._meta.concrete_fields
+        if not field.primary_key and field.name != "job"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (job_id, {columns}) SELECT %s, {columns} FROM {table} WHERE job_id = %s",
+            f"INSERT INTO {table} ({job}, {columns}) SELECT %s, {columns} FROM {table} WHERE {job} = %s",
             [target_job_id, source_job_id],
         )
         return cursor.rowcount

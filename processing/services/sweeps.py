@@ -30,6 +30,26 @@ class WorkerLost(TimeoutError):
     """A running job's heartbeat stopped: its worker died or hangs."""
 
 
+def _redis_broker_raw_messages(connection, queues: set[str]) -> list:
+    """Every message kombu's Redis transport holds for the queues: waiting in them, or delivered and unacknowledged.
+
+    Neither Celery nor kombu has a public way to list the messages a queue holds (AMQP has no "browse",
+    and `inspect().reserved()` sees only what live workers have fetched), so this reads the Redis transport's
+    documented layout with redis-py, from the channel's public settings: a queue is a list named after it, one
+    more list per priority step above 0 named queue + `sep` + step; a delivered message waits for its
+    acknowledgement in the `unacked_key` hash as [message, exchange, routing key]. The channel's own client
+    applies any `global_keyprefix`. Kept in this one function so a change of that layout is mended here.
+    """
+    channel = connection.default_channel
+    client = channel.client
+    raw_messages = []
+    for queue in queues:
+        for step in channel.priority_steps:
+            raw_messages += client.lrange(f"{queue}{channel.sep}{step}" if step else queue, 0, -1)
+    raw_messages += [json.loads(entry)[0] for entry in client.hvals(channel.unacked_key)]
+    return raw_messages
+
+
 def broker_process_video_job_ids() -> set[str] | None:
     """Job ids of the process_video messages the broker still holds: queued, or delivered and not acknowledged.
 
@@ -43,25 +63,20 @@ def broker_process_video_job_ids() -> set[str] | None:
     with app.connection_for_read() as connection:
         if connection.transport.driver_type != "redis":
             return None
-        channel = connection.default_channel
-        client = channel.client
-        raw_messages = []
-        for queue in queues:
-            for priority in channel.priority_steps:
-                raw_messages += client.lrange(channel._q_for_pri(queue, priority), 0, -1)
-        raw_messages += [json.loads(entry)[0] for entry in client.hvals(channel.unacked_key)]
-    job_ids = set()
-    for raw in raw_messages:
-        message = raw if isinstance(raw, dict) else json.loads(raw)  # unacked entries hold it parsed
-        if (message.get("headers") or {}).get("task") != PROCESS_VIDEO_TASK:
-            continue
-        body = message.get("body", "")
-        if (message.get("properties") or {}).get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        args = json.loads(body)[0]  # Celery's protocol 2 body: [args, kwargs, embed]
-        if args:
-            job_ids.add(str(args[0]))
-    return job_ids
+        raw_messages = _redis_broker_raw_messages(connection, queues)
+    return {job_id for job_id in map(process_video_job_id, raw_messages) if job_id is not None}
+
+
+def process_video_job_id(raw: bytes | str | dict) -> str | None:
+    """The job id a raw broker message carries when it is a process_video task; None for any other message."""
+    message = raw if isinstance(raw, dict) else json.loads(raw)  # unacked entries hold it parsed
+    if (message.get("headers") or {}).get("task") != PROCESS_VIDEO_TASK:
+        return None
+    body = message.get("body", "")
+    if (message.get("properties") or {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args = json.loads(body)[0]  # Celery's protocol 2 body: [args, kwargs, embed]
+    return str(args[0]) if args else None
 
 
 class _BrokerView:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import F, OuterRef, Subquery
 from django.http import QueryDict
 from django.test import RequestFactory
 from django.utils import timezone
@@ -20,12 +21,13 @@ from rest_framework.test import APIClient
 from accounts import authentication
 from accounts.models import ApiKey
 from accounts.services.api_keys import api_key_create
-from processing.models import JobStage, ProcessingErrorLog
+from processing.models import JobStage, ProcessingErrorLog, ProcessingJob
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
 from videos.media_api import HistoryQuerySerializer, history_query
 from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
-from videos.selectors import video_get_for_user
+from videos.selectors import HISTORY_PAGE_COLUMNS, analysis_history_page, video_detail_for_user, video_get_for_user
 from videos.serializers import VideoDetailSerializer
+from videos.services.media_analysis import STATES_FOR_STATUS
 
 pytestmark = pytest.mark.django_db
 
@@ -126,6 +128,81 @@ def test_detail_of_a_fresh_video_equals_the_serializer(api_client):
     assert body["latest_job"] is None and body["timeline"] == [] and body["latest_errors"] == []
 
 
+def fast_body(user, video) -> dict:
+    """What the one-statement fast path answers for the video, as a client decodes it."""
+    return json.loads(JSONRenderer().render(video_detail_for_user(user=user, video_id=video.pk)))
+
+
+def every_key_path(value, prefix="") -> set[str]:
+    """Every key of a decoded body, nested ones as dotted paths (list items share their list's path)."""
+    paths = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths.add(f"{prefix}{key}")
+            paths |= every_key_path(item, f"{prefix}{key}.")
+    elif isinstance(value, list):
+        for item in value:
+            paths |= every_key_path(item, prefix)
+    return paths
+
+
+def video_in_state(owner, state: str) -> Video:
+    """A video in a workflow state, as the pipeline leaves it: runs, stages, timeline and errors to match."""
+    started = datetime(2026, 5, 6, 7, 8, 9, 123_456, tzinfo=UTC)
+    if state == "fresh":
+        return VideoFactory(owner=owner, workflow_state="uploaded")
+    if state == "cancelled":
+        video = VideoFactory(owner=owner, workflow_state="failed", cancelled_at=started, last_error_message="stop")
+        job = ProcessingJobFactory(video=video, status="cancelled", started_at=started, finished_at=started)
+    elif state == "imported_reference_newest":
+        video = VideoFactory(owner=owner, workflow_state="completed", objects_detected_count=4)
+        job = ProcessingJobFactory(video=video, status="completed", started_at=started, finished_at=started)
+        ProcessingJobFactory(video=video, origin="import", status="completed", is_ground_truth=True)
+    else:
+        video = VideoFactory(owner=owner, workflow_state=state, progress_percentage=Decimal("33.33"))
+        job_status = {"processing": "running", "completed": "completed", "failed": "failed", "archived": "completed"}
+        job = ProcessingJobFactory(
+            video=video,
+            status=job_status[state],
+            started_at=started,
+            heartbeat_at=started,
+            finished_at=None if state == "processing" else started + timedelta(seconds=3),
+        )
+    JobStage.objects.create(job=job, stage="inference", status="completed", started_at=started, finished_at=started)
+    VideoStateTransition.objects.create(
+        video=video, from_state="uploaded", to_state=video.workflow_state, transition="t"
+    )
+    ProcessingErrorLog.objects.create(video=video, job=job, stage="inference", error_type="timeout", message="m")
+    return video
+
+
+DETAIL_STATES = ["fresh", "processing", "completed", "failed", "cancelled", "archived", "imported_reference_newest"]
+
+
+@pytest.mark.parametrize("state", DETAIL_STATES)
+def test_the_fast_path_and_the_serializer_agree_on_every_field(api_client, state):
+    """Any field the serializer (the documented schema) has and the SQL lacks, or renders otherwise, fails here."""
+    video = video_in_state(api_client.user, state)
+    expected = serializer_body(api_client.user, video)
+    body = fast_body(api_client.user, video)
+    assert every_key_path(body) == every_key_path(expected)
+    for key in expected:
+        assert body[key] == expected[key], key
+    assert api_client.get(f"{VIDEOS}{video.pk}/").json() == expected
+
+
+def test_the_fast_path_covers_every_field_the_serializers_declare(api_client):
+    """Checked against the serializers' declared fields, so a field added to them needs the SQL to follow."""
+    from processing.serializers import JobSummarySerializer
+    from videos.serializers import StateTransitionSerializer, VideoErrorSummarySerializer
+
+    body = fast_body(api_client.user, video_with_everything(api_client.user))
+    assert list(body) == list(VideoDetailSerializer().fields)
+    assert list(body["latest_job"]) == list(JobSummarySerializer().fields)
+    assert list(body["timeline"][0]) == list(StateTransitionSerializer().fields)
+    assert list(body["latest_errors"][0]) == list(VideoErrorSummarySerializer().fields)
+
+
 def test_detail_visibility_staff_others_and_deleted(api_client):
     staff = APIClient()
     staff.credentials(HTTP_AUTHORIZATION=f"Token {TokenFactory(user=UserFactory(is_staff=True)).key}")
@@ -213,6 +290,71 @@ def test_staff_history_lists_everyones(api_client):
     staff.credentials(HTTP_AUTHORIZATION=f"Token {TokenFactory(user=UserFactory(is_staff=True)).key}")
     assert staff.get(HISTORY).json()["pagination"]["total"] == 2
     assert api_client.get(HISTORY).json()["pagination"]["total"] == 1
+
+
+def history_page_by_orm(
+    user, *, status=None, date_from=None, date_to=None, sort_by="created_at", descending=True, offset=0, limit=20
+) -> tuple[int, list[dict]]:
+    """What analysis_history_page answers, said with the ORM: the yardstick for the hand-written statement."""
+    videos = Video.objects.visible_to(user)
+    if status == "deleted":
+        videos = videos.filter(deleted_at__isnull=False)
+    else:
+        videos = videos.live()
+        if status:
+            videos = videos.filter(workflow_state__in=[str(state) for state in STATES_FOR_STATUS[status]])
+    if date_from:
+        videos = videos.filter(created_at__gte=date_from)
+    if date_to:
+        videos = videos.filter(created_at__lte=date_to)
+    completed_at = (
+        ProcessingJob.objects.filter(video=OuterRef("pk"), status="completed")
+        .order_by(F("finished_at").desc(nulls_last=True))
+        .values("finished_at")[:1]
+    )
+    prompt = MediaAnalysisRequest.objects.filter(video=OuterRef("pk")).values("prompt")[:1]
+    sign = "-" if descending else ""
+    page = (
+        videos.annotate(prompt=Subquery(prompt), completed_at=Subquery(completed_at))
+        .order_by(f"{sign}{sort_by}", f"{sign}id")
+        .values(*HISTORY_PAGE_COLUMNS)[offset : offset + limit]
+    )
+    return videos.count(), list(page)
+
+
+@pytest.fixture
+def history_world(api_client):
+    owner, other = api_client.user, UserFactory()
+    finished = datetime(2026, 3, 4, 5, 6, 7, 891_000, tzinfo=UTC)
+    for index, state in enumerate(["completed", "failed", "processing", "uploaded", "archived", "completed"] * 3):
+        video = VideoFactory(owner=owner if index % 4 else other, workflow_state=state)
+        if index % 3 == 0:
+            MediaAnalysisRequest.objects.create(video=video, prompt=f"prompt {index}", requested_media_type="video")
+        if state in ("completed", "archived"):
+            ProcessingJobFactory(video=video, status="completed", finished_at=finished + timedelta(minutes=index))
+            ProcessingJobFactory(video=video, status="completed", finished_at=None)
+        if index % 5 == 0:
+            Video.objects.filter(pk=video.pk).update(deleted_at=timezone.now())
+    return {"owner": owner, "staff": UserFactory(is_staff=True)}
+
+
+@pytest.mark.parametrize("who", ["owner", "staff"])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"status": "completed"},
+        {"status": "deleted"},
+        {"status": "pending", "descending": False},
+        {"sort_by": "workflow_state", "descending": False, "limit": 4, "offset": 2},
+        {"sort_by": "updated_at", "offset": 3, "limit": 5},
+        {"date_from": datetime(2000, 1, 1, tzinfo=UTC), "date_to": datetime(2100, 1, 1, tzinfo=UTC)},
+        {"offset": 500},
+    ],
+)
+def test_history_rows_equal_the_orm_built_equivalent(history_world, who, filters):
+    user = history_world[who]
+    assert analysis_history_page(user=user, **filters) == history_page_by_orm(user, **filters)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from processing.exports.coco import coco_export
-from processing.models import Evaluation, JobOrigin, ProcessingJob
+from processing.models import Evaluation, JobOrigin, JobStage, ProcessingJob
 from processing.services.evaluation import evaluation_run
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory, add_detections
 
@@ -198,3 +198,19 @@ def test_an_imported_reference_is_never_the_videos_latest_run_or_its_result(api_
     assert video_latest_job(video=prefetched) == run
     assert video_latest_job(video=video) == run
     assert video_result_job(video=video) == run  # the boxes the video page draws by default
+
+
+def test_the_admin_and_the_services_take_the_same_latest_run_as_the_api(api_client, video, run):
+    from django.contrib import admin
+
+    from processing.services.jobs import _latest_job_id
+    from videos.admin import VideoAdmin
+    from videos.models import Video
+
+    JobStage.objects.create(job=run, stage="inference", status="completed", progress_percentage=100)
+    assert api_client.post(url(video), {"file": coco_file(run)}, format="multipart").status_code == 201
+    assert ProcessingJob.objects.filter(video=video).order_by("-created_at").first().origin == JobOrigin.IMPORT
+
+    timeline = str(VideoAdmin(Video, admin.site).stage_timeline(video))
+    assert "inference" in timeline and "ground_truth" not in timeline
+    assert _latest_job_id(video) == run.pk, "retry and resume act on the run, never on the imported reference"

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import pytest
 from rest_framework.test import APIClient
 
-from mediaplatform.outbound import address_allowed
+from mediaplatform.outbound import OutboundRefused, OutboundTarget, address_allowed, outbound_target
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from notifications.services.webhooks import WebhookRefused, webhook_deliver, webhook_endpoint_create
 from tests.factories import TokenFactory, UserFactory, VideoFactory
@@ -302,3 +302,31 @@ def test_webhook_redirects_are_not_followed(public_server, internal_server):
     attempt = WebhookAttempt.objects.get(delivery=delivery)
     assert attempt.response_status == 307 and attempt.error == "HTTP 307"
     assert len(public_server.requests) == 1 and internal_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "answers", "reason"),
+    [
+        ("ftp://files.example/clip.mp4", {}, "invalid"),
+        ("file:///etc/passwd", {}, "invalid"),
+        ("http://user:secret@files.example/clip.mp4", {}, "invalid"),
+        ("http://files.example:99999/clip.mp4", {}, "invalid"),
+        ("http:///clip.mp4", {}, "invalid"),
+        ("http://no-such-host.invalid/clip.mp4", {}, "unresolvable"),
+        ("http://127.0.0.1/clip.mp4", {}, "address"),
+        ("http://half-public.example/hook", {"half-public.example": ["93.184.216.34", "10.1.2.3"]}, "address"),
+    ],
+)
+def test_the_one_outbound_check_refuses_with_its_reason(url, answers, reason):
+    """URL import and webhooks both ask mediaplatform.outbound; each turns the reason into its own refusal."""
+    with dns(answers), pytest.raises(OutboundRefused) as refused:
+        outbound_target(url)
+    assert refused.value.reason == reason
+
+
+def test_the_one_outbound_check_answers_where_to_connect():
+    with dns({"files.example": ["93.184.216.35", "93.184.216.34"]}):
+        target = outbound_target("https://files.example/a/clip.mp4?size=big")
+    assert target == OutboundTarget(
+        scheme="https", host="files.example", port=443, path="/a/clip.mp4?size=big", address="93.184.216.34"
+    )

@@ -34,13 +34,28 @@ def test_admin_registers_weights_that_load(staff_client, weights_path):
     with weights_path.open("rb") as handle:
         response = staff_client.post(
             "/admin/processing/detectormodel/add/",
-            {"name": "tiny", "version": "1", "weights": handle, "input_size": 320, "is_default": "on"},
+            {"name": "tiny", "version": "1", "weights": handle, "input_size": 320, "make_default": "on"},
         )
     assert response.status_code == 302, response.content.decode()[-2000:]
     model = DetectorModel.objects.get(name="tiny")
     assert model.is_default and len(model.sha256) == 64
     assert len(model.class_names) == 80
     assert detector_model_default() == model
+
+
+def test_making_a_model_default_in_the_admin_takes_the_flag_from_the_other(staff_client):
+    first = DetectorModel.objects.create(name="first", version="1", weights="detectors/first.pt", is_default=True)
+    second = DetectorModel.objects.create(name="second", version="1", weights="detectors/second.pt")
+
+    response = staff_client.post(
+        f"/admin/processing/detectormodel/{second.pk}/change/",
+        {"name": "second", "version": "1", "input_size": 640, "make_default": "on", "description": ""},
+    )
+
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    assert list(DetectorModel.objects.filter(is_default=True)) == [second]
+    first.refresh_from_db()
+    assert not first.is_default
 
 
 def test_admin_refuses_weights_that_do_not_load(staff_client):

@@ -33,8 +33,9 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
+from django.db import transaction
 
+from mediaplatform.advisory_locks import AdvisoryLock, advisory_xact_lock
 from mediaplatform.service_errors import ServiceError
 from videos.models import Video
 from videos.services.creation import VideoRejected, clean_filename, video_create
@@ -44,8 +45,6 @@ logger = logging.getLogger(__name__)
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 UPLOAD_SESSION_MAX_AGE = 24 * 3600
 _BLOCK = 1024 * 1024
-# A namespace for the per-owner advisory lock that makes counting a user's sessions and opening one atomic.
-_SESSIONS_LOCK_CLASS = 0x5550  # "UP"
 # A request that finds the session busy may try again at once: the other one is mid-chunk.
 _BUSY_RETRY_AFTER_SECONDS = 1
 
@@ -170,8 +169,7 @@ def chunked_upload_start(
     chunked_upload_sweep()
     with transaction.atomic():
         # Concurrent starts by one owner are counted one after the other, so none slips past the limits.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SESSIONS_LOCK_CLASS, owner.pk])
+        advisory_xact_lock(AdvisoryLock.UPLOAD_SESSIONS, owner.pk)
         _admit_session(owner=owner, size=size)
         session = UploadSession(
             id=str(uuid.uuid4()),

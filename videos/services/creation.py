@@ -9,10 +9,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
+from django.db import transaction
 
 from audit.models import StorageOperationType
 from audit.services import audit_record, storage_operation
+from mediaplatform.advisory_locks import AdvisoryLock, advisory_xact_lock
 from mediaplatform.service_errors import ServiceError
 from notifications.models import EventType
 from videos.models import LIVE_STATES, Priority, Video
@@ -27,10 +28,6 @@ class VideoRejected(ServiceError):
     """An upload refused before anything was stored."""
 
 
-# A namespace for the per-owner advisory lock, so it cannot collide with the job-run locks.
-_ADMISSION_LOCK_CLASS = 0x5649  # "VI"
-
-
 def _admit_for_owner(owner: AbstractBaseUser) -> None:
     """Refuse a new video while its owner already has too many in the pipeline.
 
@@ -41,8 +38,7 @@ def _admit_for_owner(owner: AbstractBaseUser) -> None:
     limit = settings.VIDEO_MAX_IN_FLIGHT_PER_USER
     if not limit:
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ADMISSION_LOCK_CLASS, owner.pk])
+    advisory_xact_lock(AdvisoryLock.VIDEO_ADMISSION, owner.pk)
     in_flight = Video.objects.filter(owner=owner, workflow_state__in=LIVE_STATES, deleted_at__isnull=True).count()
     if in_flight >= limit:
         logger.warning("upload refused for user %s: %s videos already in flight", owner.pk, in_flight)

@@ -1,4 +1,4 @@
-"""The media analysis API of seeds/003 on top of the platform: an analysis is a video run through the pipeline."""
+"""The media analysis API on top of the platform: an analysis is a video run through the pipeline."""
 
 import logging
 
@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 ANALYSABLE_MEDIA_TYPES = {AnalysisMediaType.VIDEO, AnalysisMediaType.UNKNOWN}
 ESTIMATED_SECONDS = {AnalysisMediaType.VIDEO: 30, AnalysisMediaType.UNKNOWN: 30}
 
-# seeds/003 status values for the platform's workflow states.
+# The media analysis API's status values for the platform's workflow states.
 STATUS_FOR_STATE = {
     WorkflowState.INITIALIZING: "pending",
     WorkflowState.UPLOADING: "pending",
@@ -66,7 +66,8 @@ def media_analysis_create(
     try:
         video = video_import_from_url(owner=owner, source_url=media_url, title=(prompt or "")[:255])
     except VideoRejected as exc:
-        # seeds/003 answers an unusable request with 422 (400 is kept for a refused URL, 429 for back-pressure).
+        # The media analysis API answers an unusable request with 422 (400 is kept for a refused URL, 429 for
+        # back-pressure).
         raise AnalysisRefused(
             code=exc.code,
             message=exc.message,

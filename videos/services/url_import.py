@@ -1,14 +1,14 @@
 """Creating a video from a `source_url`, synchronously and within tight limits.
 
-Every hop is checked before it is fetched: http/https only; the host is resolved here and each of its
-addresses must be public (no loopback, private, link-local, multicast, reserved, shared or metadata
-ranges) unless settings.URL_IMPORT_ALLOWED_NETWORKS names its network; the connection then goes to that
-very address (no second DNS lookup a rebinding attack could answer differently), with TLS still checked
-against the host name. Redirects are followed here, hop by hop, with the same checks. The body streams to
-a temporary file (never into memory) under VIDEO_MAX_UPLOAD_BYTES, its first bytes are sniffed before the
-rest is fetched, and the file is handed to `video_create`. One deadline (URL_IMPORT_TIMEOUT_SECONDS) covers
-the whole download, every hop included, and every socket read is given only the time left
-(mediaplatform.outbound), so a server trickling bytes cannot hold the request's thread past it.
+Every hop is checked before it is fetched, by mediaplatform.outbound as for webhooks: http/https only; the
+host is resolved once and each of its addresses must be public (no loopback, private, link-local, multicast,
+reserved, shared or metadata ranges) unless settings.URL_IMPORT_ALLOWED_NETWORKS names its network; the
+connection then goes to that very address (no second DNS lookup a rebinding attack could answer differently),
+with TLS still checked against the host name. Redirects are followed here, hop by hop, with the same checks.
+The body streams to a temporary file (never into memory) under VIDEO_MAX_UPLOAD_BYTES, its first bytes are
+sniffed before the rest is fetched, and the file is handed to `video_create`. One deadline
+(URL_IMPORT_TIMEOUT_SECONDS) covers the whole download, every hop included, and every socket read is given only
+the time left (mediaplatform.outbound), so a server trickling bytes cannot hold the request's thread past it.
 
 Synchronous on purpose: the client learns at once whether the URL was taken, and the limits (size, time,
 redirects) bound what a request may cost; processing itself is queued as for uploads.
@@ -16,10 +16,9 @@ redirects) bound what a request may cost; processing itself is queued as for upl
 
 import hashlib
 import logging
-import socket
 import tempfile
 import time
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import urllib3
 from django.conf import settings
@@ -28,7 +27,17 @@ from django.core.files.uploadedfile import UploadedFile
 
 from audit.models import StorageOperationType
 from audit.services import storage_operation
-from mediaplatform.outbound import address_allowed, deadline_passed, host_header, pinned_connection_pool
+from mediaplatform.outbound import (
+    REDIRECT_STATUSES,
+    OutboundRefused,
+    OutboundTarget,
+    deadline_passed,
+    exchange_timed_out,
+    host_header,
+    outbound_target,
+    pinned_connection_pool,
+    redirect_url,
+)
 from videos.models import Video
 from videos.services.creation import VideoRejected, clean_filename, video_create
 from videos.sniffing import SNIFF_BYTES, sniff_video_mime_type
@@ -51,39 +60,20 @@ def _timed_out() -> VideoRejected:
     )
 
 
-def _is_timeout(exc: urllib3.exceptions.HTTPError, deadline: float) -> bool:
-    # Reads are only ever given the time left, so a read timing out is the deadline passing.
-    return deadline_passed(deadline) or isinstance(exc, urllib3.exceptions.ReadTimeoutError)
+_REFUSAL_CODES = {
+    "invalid": "invalid_source_url",
+    "unresolvable": "source_url_unresolvable",
+    "address": "source_url_refused",
+}
 
 
-def _resolve(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise _refuse(f"The host {host!r} could not be resolved.", code="source_url_unresolvable")
-    addresses = sorted({info[4][0] for info in infos})
-    refused = [a for a in addresses if not address_allowed(a)]
-    if refused or not addresses:
-        logger.warning("source_url host %s resolves to refused addresses %s", host, refused)
-        raise _refuse(f"The host {host!r} resolves to an address that may not be fetched from.")
-    return addresses
-
-
-def _check_url(url: str) -> tuple[str, str, int, str]:
+def _check_url(url: str) -> OutboundTarget:
     if len(url) > 2000:
         raise _refuse("The URL is longer than 2000 characters.", code="invalid_source_url")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise _refuse("The URL is not valid.", code="invalid_source_url")
-    if parts.scheme not in {"http", "https"}:
-        raise _refuse("Only http and https URLs are fetched.", code="invalid_source_url")
-    if not parts.hostname or parts.username or parts.password:
-        raise _refuse("The URL needs a host and no credentials.", code="invalid_source_url")
-    port = port or (443 if parts.scheme == "https" else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, parts.hostname, port, target
+        return outbound_target(url)
+    except OutboundRefused as refused:
+        raise _refuse(refused.message, code=_REFUSAL_CODES[refused.reason])
 
 
 def _open(url: str, deadline: float) -> tuple[urllib3.BaseHTTPResponse, str]:
@@ -91,30 +81,35 @@ def _open(url: str, deadline: float) -> tuple[urllib3.BaseHTTPResponse, str]:
     for _hop in range(settings.URL_IMPORT_MAX_REDIRECTS + 1):
         if deadline_passed(deadline):
             raise _timed_out()
-        scheme, host, port, target = _check_url(url)
-        address = _resolve(host, port)[0]
-        pool = pinned_connection_pool(scheme=scheme, host=host, port=port, address=address, deadline=deadline)
+        target = _check_url(url)
+        pool = pinned_connection_pool(
+            scheme=target.scheme, host=target.host, port=target.port, address=target.address, deadline=deadline
+        )
         try:
             response = pool.urlopen(
                 "GET",
-                target,
-                headers={"Host": host_header(host, port), "User-Agent": USER_AGENT, "Accept": "video/*, */*"},
+                target.path,
+                headers={
+                    "Host": host_header(target.host, target.port),
+                    "User-Agent": USER_AGENT,
+                    "Accept": "video/*, */*",
+                },
                 redirect=False,
                 preload_content=False,
                 retries=False,
             )
         except urllib3.exceptions.HTTPError as exc:
-            if _is_timeout(exc, deadline):
+            if exchange_timed_out(exc, deadline):
                 raise _timed_out()
             raise _refuse(
                 f"Fetching the URL failed: {exc.__class__.__name__}.", code="source_fetch_failed", status_code=422
             )
-        if response.status in (301, 302, 303, 307, 308):
+        if response.status in REDIRECT_STATUSES:
             location = response.headers.get("Location")
             response.release_conn()
             if not location:
                 raise _refuse("The URL redirected without a Location.", code="source_fetch_failed", status_code=422)
-            url = urljoin(url, location)
+            url = redirect_url(url, location)
             continue
         if response.status != 200:
             response.release_conn()
@@ -153,7 +148,7 @@ def _download(url: str) -> tuple[UploadedFile, str]:
                 handle.write(chunk)
         except urllib3.exceptions.HTTPError as exc:
             handle.close()
-            if _is_timeout(exc, deadline):
+            if exchange_timed_out(exc, deadline):
                 raise _timed_out()
             raise _refuse(
                 f"The download failed: {exc.__class__.__name__}.", code="source_fetch_failed", status_code=422

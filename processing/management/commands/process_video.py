@@ -13,6 +13,7 @@ from processing.models import Detection, ProcessingJob
 from processing.services.jobs import JobOptions
 from processing.services.pipeline import ProgressSnapshot, job_run
 from videos.models import Video
+from videos.selectors import video_latest_job
 from videos.services.creation import VideoRejected, video_create
 
 
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc))
         video = self._create(path, owner, job_options)
-        job = ProcessingJob.objects.filter(video=video).order_by("-created_at").first()
+        job = video_latest_job(video=video)
 
         started = time.monotonic()
         outcome = job_run(job_id=job.pk, on_progress=self._draw)
