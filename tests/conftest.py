@@ -10,6 +10,22 @@ from tests import live
 from tests.factories import TokenFactory, UserFactory
 from tests.videofiles import write_test_video
 
+TESTS_ROOT = Path(__file__).resolve().parent
+# Fixtures that start server or worker processes: a test using one needs more than PostgreSQL and Redis.
+PROCESS_FIXTURES = {"live_server_process", "live_worker_process"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests by what they need, so `make test-fast` can leave out processes, the browser and the benches."""
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if TESTS_ROOT / "browser" in path.parents:
+            item.add_marker(pytest.mark.browser)
+        if path.name == "test_benches.py":
+            item.add_marker(pytest.mark.bench)
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def clean_test_services():
