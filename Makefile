@@ -5,9 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 export PORT ?= 8000
 
-.PHONY: run test lint format services venv
+# The system packages each command needs (scripts/ensure_prerequisites.sh): `test` adds the browser.
+PREREQUISITES ?= run
 
-$(STAMP): requirements.txt
+.PHONY: run test test-fast lint format prerequisites services venv
+
+prerequisites:
+	@scripts/ensure_prerequisites.sh $(PREREQUISITES)
+
+# Order-only: the virtualenv needs python3-venv, but a present one is not rebuilt for every check.
+$(STAMP): requirements.txt | prerequisites
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --no-deps -r requirements.txt
@@ -15,7 +22,7 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-services:
+services: prerequisites
 	@scripts/ensure_services.sh
 
 run: venv services
@@ -23,8 +30,14 @@ run: venv services
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	VENV=$(VENV) scripts/run_platform.sh
 
+test: PREREQUISITES = test
 test: venv services
 	$(BIN)/python -m pytest
+
+# A development shortcut, not a set-up command: the tests that need only PostgreSQL and Redis (no server or
+# worker processes, no browser, no benches, nothing slow), in under two minutes.
+test-fast: venv services
+	$(BIN)/python -m pytest -m "not e2e and not browser and not bench and not slow"
 
 lint: venv
 	$(BIN)/ruff check .

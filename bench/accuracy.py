@@ -1,6 +1,6 @@
 """Accuracy of the default detector on held-out synthetic videos, measured by the platform's own evaluation.
 
-Run from the repository root: `python bench/accuracy.py`. It renders videos from a seed the training never
+Run from the repository root: `python bench/accuracy.py [--smoke]`. It renders videos from a seed the training never
 used, encodes them with libx264, decodes them the way the pipeline does, runs `processing.detector.Detector`
 over every frame, and scores the detections with `processing.evaluation.metrics`. For context it also runs
 the untrained architecture (the floor) and ultralytics' own `model.val` on the same decoded frames (a
@@ -32,6 +32,7 @@ django.setup()
 
 import av  # noqa: E402
 import cv2  # noqa: E402
+from benchdb import SMOKE_HELP  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from processing.detector import Detector, DetectorConfig  # noqa: E402
@@ -55,7 +56,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--confidence", type=float, default=settings.DETECTOR_CONFIDENCE)
     parser.add_argument("--architecture", default="yolov8n.yaml", help="the untrained baseline")
-    return parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+    arguments = parser.parse_args()
+    if arguments.smoke:
+        arguments.videos, arguments.frames, arguments.image_size = 1, 4, 128
+    return arguments
 
 
 def detector_config(
@@ -136,6 +141,10 @@ def operating_points(*, predictions: list, ground_truth: list[TruthBox]) -> str:
     return "; ".join(figures)
 
 
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.3f}" if theirs else "n/a"
+
+
 def summary_line(report: EvaluationReport) -> str:
     return (
         f"precision={report.precision:.4f} recall={report.recall:.4f} "
@@ -183,6 +192,8 @@ def main() -> None:
                 architecture=arguments.architecture,
                 image_size=arguments.image_size,
                 confidence=CURVE_CONFIDENCE,
+                # An ONNX export takes longer than a whole smoke run should.
+                **({"backend": "torch"} if arguments.smoke else {}),
             )
         )
         detect_started = time.monotonic()
@@ -218,8 +229,8 @@ def main() -> None:
         print(
             f"whole curve (confidence >= {CURVE_CONFIDENCE}): map50={curve.map50:.4f} map50_95={curve.map50_95:.4f}; "
             f"ultralytics model.val on the same frames: map50={reference_map50:.4f} map50_95={reference_map50_95:.4f}; "
-            f"ratio ours/ultralytics map50={curve.map50 / reference_map50:.3f} "
-            f"map50_95={curve.map50_95 / reference_map50_95:.3f}"
+            f"ratio ours/ultralytics map50={ratio(curve.map50, reference_map50)} "
+            f"map50_95={ratio(curve.map50_95, reference_map50_95)}"
         )
         print(f"total {time.monotonic() - started:.0f} s")
         print(summary_line(operating))

@@ -1,7 +1,7 @@
 """REST API under load: video detail and filtered history pages against a bare Django JSON view.
 
     python bench/api.py [--videos 100000] [--clients 100] [--seconds 10] [--workers 2]
-                        [--detail-rate 300] [--history-rate 150] [--server front|daphne]
+                        [--detail-rate 300] [--history-rate 150] [--server front|daphne] [--smoke]
 
 A throwaway database gets 100,000 videos (COPY) spread over 100 users (one per client, each with an API key);
 1,000 of them have a run with its stage timeline, state history and errors, which the detail pages read. The
@@ -78,7 +78,7 @@ if __name__ != "__main__" and os.environ.get("BENCH_API_SERVER") == "1":
     from mediaplatform.wsgi import application as wsgi_application  # noqa: E402,F401
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.benchdb import django_setup, last_line, throwaway_database  # noqa: E402
+from bench.benchdb import SMOKE_HELP, django_setup, last_line, throwaway_database  # noqa: E402
 
 STATES = ["completed"] * 7 + ["failed", "processing", "uploaded"]
 DETAILED_PER_USER = 10
@@ -671,7 +671,11 @@ def main() -> None:
     parser.add_argument("--history-rate", type=float, default=150.0, help="open-loop requests/s for history")
     parser.add_argument("--in-process-requests", type=int, default=500)
     parser.add_argument("--skip-closed-loop", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    if args.smoke:
+        args.videos, args.clients, args.seconds, args.warmup, args.workers = 300, 2, 0.5, 0.2, 1
+        args.detail_rate, args.history_rate, args.in_process_requests = 20.0, 10.0, 10
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
     # The measuring process reads the same settings as the servers: no DEBUG query log, no rate limit in the way.

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+# Every benchmark's --smoke: tiny sizes, a few seconds, so the test suite proves the script still runs.
+SMOKE_HELP = "tiny sizes, a few seconds: proves the script still runs; its figures mean nothing"
 
 
 def django_setup() -> None:

@@ -1,6 +1,6 @@
 """Peak memory of processing a 10-minute video against a 10-second one, with the same settings.
 
-    python bench/memory.py [--long-seconds 600] [--short-seconds 10] [--frame-step 10]
+    python bench/memory.py [--long-seconds 600] [--short-seconds 10] [--frame-step 10] [--smoke]
 
 Each video is processed by `manage.py process_video` in its own process (the real pipeline, on a
 throwaway database); the peak resident memory of each process comes from the kernel (wait4). The
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdb import REPOSITORY_ROOT, django_setup, last_line, throwaway_database  # noqa: E402
+from benchdb import REPOSITORY_ROOT, SMOKE_HELP, django_setup, last_line, throwaway_database  # noqa: E402
 
 
 def peak_rss_mb(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -37,7 +37,10 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--frame-step", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=320)
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    if args.smoke:
+        args.long_seconds, args.short_seconds, args.fps, args.frame_step, args.image_size = 1, 0.5, 4, 2, 64
 
     django_setup()
     from tests.videofiles import write_test_video

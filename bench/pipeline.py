@@ -1,6 +1,7 @@
 """Our pipeline's frames/s against ultralytics' own streaming predictor, on the same video, model and settings.
 
     python bench/pipeline.py [--seconds 6] [--fps 25] [--image-size 640] [--frame-step 1] [--backend torch|onnx|both]
+                             [--smoke]
 
 Both sides use the same weights file, image size, confidence and frame step, and are warmed up first.
 The baseline is `YOLO(weights).predict(source=video, stream=True)`, iterated to the end. Our side is the
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdb import REPOSITORY_ROOT, django_setup, last_line, throwaway_database  # noqa: E402
+from benchdb import REPOSITORY_ROOT, SMOKE_HELP, django_setup, last_line, throwaway_database  # noqa: E402
 
 
 def weights_for_benchmark(workdir: Path) -> str:
@@ -110,7 +111,11 @@ def main() -> None:
     parser.add_argument("--frame-step", type=int, default=1)
     parser.add_argument("--confidence", type=float, default=0.25)
     parser.add_argument("--backend", choices=["torch", "onnx", "both"], default="both")
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.fps, args.width, args.height, args.image_size = 0.5, 8, 160, 96, 64
+        args.backend = "torch"  # an ONNX export alone takes longer than the whole smoke run should
 
     os.environ.setdefault("DETECTOR_DEVICE", "cpu")
     django_setup()

@@ -1,6 +1,6 @@
 """Detections stored per second by the pipeline's writer against a raw COPY of the same rows.
 
-    python bench/storage.py [--frames 2000] [--per-frame 50] [--batch-frames 8]
+    python bench/storage.py [--frames 2000] [--per-frame 50] [--batch-frames 8] [--smoke]
 
 Our side is `detections_store` as the pipeline calls it: one call per batch of frames, from the
 detector's numpy arrays, each batch in its own transaction. The floor is one raw psycopg COPY of
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchdb import django_setup, last_line, throwaway_database  # noqa: E402
+from benchdb import SMOKE_HELP, django_setup, last_line, throwaway_database  # noqa: E402
 
 
 def main() -> None:
@@ -24,15 +24,18 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--per-frame", type=int, default=50)
     parser.add_argument("--batch-frames", type=int, default=8)
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
+    if args.smoke:
+        args.frames, args.per_frame, args.batch_frames = 16, 5, 4
 
     django_setup()
-    from django.db import connection, transaction
+    from django.db import transaction
 
     from processing.detector import FrameDetections
     from processing.frames import SampledFrame
     from processing.models import Detection
-    from processing.services.detections import _COLUMNS, detections_store
+    from processing.services.detections import detection_rows_copy, detections_store
     from tests.factories import ProcessingJobFactory
 
     rng = np.random.default_rng(0)
@@ -73,10 +76,8 @@ def main() -> None:
             )
         ]
         started = time.perf_counter()
-        copy_sql = f"COPY {Detection._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
-        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+        with transaction.atomic():
+            detection_rows_copy(rows)
         raw = total / (time.perf_counter() - started)
 
         orm_rows = [

@@ -7,6 +7,11 @@ PORT="${PORT:-8000}"
 export YOLO_CONFIG_DIR="${YOLO_CONFIG_DIR:-$PWD/var/ultralytics}"
 MEDIA_DIR="${MEDIA_ROOT:-$PWD/var/media}"
 PLATFORM_USER="${PLATFORM_USER:-mediaplatform}"
+# Logs: readable lines for a person at a terminal; one JSON object per line for anything else (a file, a pipe, a
+# log collector, production). LOG_FORMAT, when given, wins.
+if [ -z "${LOG_FORMAT:-}" ] && [ -t 1 ]; then
+  export LOG_FORMAT=plain
+fi
 
 # What the platform writes (logs, uploads, exports) belongs to its user and group, never to every local user:
 # the access log holds every URL asked for.

@@ -11,6 +11,35 @@ from tests import live
 from tests.factories import TokenFactory, UserFactory
 from tests.videofiles import write_test_video
 
+TESTS_ROOT = Path(__file__).resolve().parent
+# Fixtures that start server or worker processes: a test using one needs more than PostgreSQL and Redis.
+PROCESS_FIXTURES = {"live_server_process", "live_worker_process", "private_stack"}
+# Modules that need only PostgreSQL and Redis but take long: hundreds of cases (every route for every kind of
+# caller; a schemathesis run over the whole schema), real runs of the detector (exports, training, the hostile
+# upload corpus through the pipeline, runs raced on threads). `make test` runs them, `make test-fast` does not.
+SLOW_MODULES = {
+    TESTS_ROOT / "api" / "test_schema_fuzz.py",
+    TESTS_ROOT / "mediaplatform" / "test_authorisation_matrix.py",
+    TESTS_ROOT / "processing" / "test_lock_order_and_rechecks.py",
+    TESTS_ROOT / "processing" / "test_onnx_export.py",
+    TESTS_ROOT / "processing" / "test_safe_weights.py",
+    TESTS_ROOT / "videos" / "test_hostile_uploads.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark tests by what they need, so `make test-fast` can leave out processes, the browser and the benches."""
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if TESTS_ROOT / "browser" in path.parents:
+            item.add_marker(pytest.mark.browser)
+        if path.name == "test_benches.py":
+            item.add_marker(pytest.mark.bench)
+        if path in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def clean_test_services():
