@@ -250,7 +250,7 @@ def explain_history(owner) -> str:
     """EXPLAIN ANALYZE of the statement GET /api/media/history?status=completed&page=2 runs (count and page)."""
     from django.db import connection
 
-    from videos.selectors import analysis_history_statement
+    from processing.selectors import analysis_history_statement
 
     sql, params = analysis_history_statement(user=owner, status="completed", offset=20, limit=20)
     with connection.cursor() as cursor:

@@ -10,6 +10,7 @@ from videos.views_dashboard import dashboard
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("", include("videos.urls_dashboard")),
+    path("", include("processing.urls_dashboard")),
     path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/login/", throttled_admin_login, name="admin-login"),  # ahead of the admin's own
@@ -23,7 +24,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script from a URL of its own, so the page runs under script-src 'self'.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/media/", include("videos.media_urls")),
+    path("api/media/", include("processing.media_urls")),
 ]
 
 # With DEBUG off: the JSON error body under /api/, the site's own pages elsewhere (mediaplatform/error_pages.py).

@@ -1,9 +1,13 @@
 from django import forms
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
 from audit.admin_mixins import AuditedAdminMixin
 from processing.models import DetectorModel, Evaluation, JobStage, ProcessingErrorLog, ProcessingJob
+from processing.selectors import video_latest_job
 from processing.services.registry import InvalidWeights, detector_model_save_edited, inspect_uploaded_weights
+from videos.admin import ReadOnlyInline, VideoAdmin
+from videos.models import Video
 
 
 class JobStageInline(admin.TabularInline):
@@ -142,3 +146,55 @@ class EvaluationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class VideoRunInline(ReadOnlyInline):
+    model = ProcessingJob
+    fields = ["created_at", "status", "model_name", "frame_step", "processed_frames", "detections_count"]
+    readonly_fields = fields
+
+
+class VideoErrorInline(ReadOnlyInline):
+    model = ProcessingErrorLog
+    fields = ["created_at", "stage", "error_type", "error_code", "message", "recovery_strategy", "severity"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+
+
+# The video's admin page with its runs: this app extends the videos app's page, which knows nothing of runs.
+admin.site.unregister(Video)
+
+
+@admin.register(Video)
+class VideoWithRunsAdmin(VideoAdmin):
+    readonly_fields = [
+        *VideoAdmin.readonly_fields[: VideoAdmin.readonly_fields.index("transitions_allowed") + 1],
+        "stage_timeline",
+        *VideoAdmin.readonly_fields[VideoAdmin.readonly_fields.index("transitions_allowed") + 1 :],
+    ]
+    inlines = [VideoRunInline, VideoErrorInline, *VideoAdmin.inlines]
+
+    @admin.display(description="stage timeline (latest run)")
+    def stage_timeline(self, video: Video):
+        job = video_latest_job(video=video)
+        if job is None:
+            return "No run yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    stage.stage,
+                    stage.status,
+                    stage.started_at or "",
+                    stage.finished_at or "",
+                    "" if stage.duration_seconds is None else f"{stage.duration_seconds:.2f} s",
+                )
+                for stage in job.stages.order_by("id")
+            ),
+        )
+        return format_html(
+            '<table class="stage-timeline"><thead><tr><th>stage</th><th>status</th><th>started</th>'
+            "<th>finished</th><th>duration</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )

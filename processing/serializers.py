@@ -3,8 +3,18 @@ from rest_framework import serializers
 
 from mediaplatform.api.fields import column_integer_field
 from processing.annotations import FORMATS
-from processing.models import DetectorModel, Evaluation, JobOrigin, ProcessingErrorLog, ProcessingJob
-from videos.serializers import JobSummarySerializer
+from processing.models import (
+    Detection,
+    DetectorModel,
+    Evaluation,
+    JobOrigin,
+    JobStage,
+    ProcessingErrorLog,
+    ProcessingJob,
+)
+from processing.selectors import video_latest_job
+from videos.models import Video
+from videos.serializers import StateTransitionSerializer, VideoListSerializer
 
 
 class JobCreateSerializer(serializers.Serializer):
@@ -38,6 +48,129 @@ class ReferenceSummarySerializer(serializers.Serializer):
     skipped = serializers.DictField(
         child=serializers.IntegerField(), help_text="Entries left out: `crowd` (COCO), `ignored` (MOT conf 0)"
     )
+
+
+class VideoErrorSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProcessingErrorLog
+        fields = ["id", "job_id", "stage", "error_type", "error_code", "message", "severity", "created_at"]
+
+
+class JobStageSerializer(serializers.ModelSerializer):
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = JobStage
+        fields = ["stage", "status", "progress_percentage", "started_at", "finished_at", "duration_seconds", "detail"]
+
+
+class JobSummarySerializer(serializers.ModelSerializer):
+    stages = JobStageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ProcessingJob
+        fields = [
+            "id",
+            "status",
+            "model_name",
+            "frame_step",
+            "start_frame",
+            "end_frame",
+            "max_fps",
+            "track",
+            "is_ground_truth",
+            "current_stage",
+            "stages",
+            "processed_frames",
+            "total_frames",
+            "next_frame_index",
+            "progress_percentage",
+            "frames_per_second",
+            "estimated_completion_at",
+            "detections_count",
+            "processing_node_id",
+            "peak_memory_mb",
+            "cpu_percent",
+            "gpu_memory_mb",
+            "retry_count",
+            "error_count",
+            "last_error_message",
+            "reused_from",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+        ]
+
+
+class VideoDetailSerializer(VideoListSerializer):
+    latest_job = serializers.SerializerMethodField()
+
+    class Meta(VideoListSerializer.Meta):
+        fields = VideoListSerializer.Meta.fields + [
+            "mime_type",
+            "file_hash",
+            "duration_seconds",
+            "fps",
+            "width",
+            "height",
+            "frame_count",
+            "codec",
+            "container",
+            "rotation",
+            "has_audio",
+            "annotations_count",
+            "total_processing_seconds",
+            "frames_per_second_processed",
+            "last_error_message",
+            "needs_review",
+            "last_event_seq",
+            "priority",
+            "source_url",
+            "latest_job",
+            "timeline",
+            "latest_errors",
+        ]
+
+    @extend_schema_field(JobSummarySerializer(allow_null=True))
+    def get_latest_job(self, video: Video) -> dict | None:
+        job = video_latest_job(video=video)
+        return JobSummarySerializer(job).data if job else None
+
+    timeline = serializers.SerializerMethodField(help_text="Every workflow state change, oldest first")
+    latest_errors = serializers.SerializerMethodField(help_text="The latest errors logged for this video")
+
+    @extend_schema_field(StateTransitionSerializer(many=True))
+    def get_timeline(self, video: Video) -> list:
+        rows = getattr(video, "timeline", None)
+        if rows is None:
+            rows = video.state_transitions.order_by("id")
+        return StateTransitionSerializer(rows, many=True).data
+
+    @extend_schema_field(VideoErrorSummarySerializer(many=True))
+    def get_latest_errors(self, video: Video) -> list:
+        rows = getattr(video, "latest_errors", None)
+        if rows is None:
+            rows = video.errors.order_by("-created_at")[:5]
+        return VideoErrorSummarySerializer(rows, many=True).data
+
+
+class DetectionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Detection
+        fields = [
+            "id",
+            "job_id",
+            "frame_index",
+            "timestamp_seconds",
+            "class_id",
+            "class_name",
+            "confidence",
+            "track_id",
+            "x1",
+            "y1",
+            "x2",
+            "y2",
+        ]
 
 
 class JobSerializer(JobSummarySerializer):

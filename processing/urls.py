@@ -5,6 +5,7 @@ from processing import views
 urlpatterns = [
     path("models/", views.DetectorModelListCreateView.as_view(), name="model-list"),
     path("models/<int:model_id>/", views.DetectorModelDetailView.as_view(), name="model-detail"),
+    path("videos/<uuid:video_id>/detections/", views.VideoDetectionListView.as_view(), name="video-detections"),
     path("videos/<uuid:video_id>/jobs/", views.VideoJobListCreateView.as_view(), name="video-jobs"),
     path(
         "videos/<uuid:video_id>/ground-truth/",

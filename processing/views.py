@@ -12,12 +12,14 @@ from mediaplatform.api.parsers import BoundedJSONParser
 from processing.exports import EXPORTERS
 from processing.models import DetectorModel, ProcessingJob
 from processing.selectors import (
+    detection_list_for_video,
     evaluation_latest_for_job,
     evaluation_list_for_video,
     job_get_for_user,
     job_list_for_video,
 )
 from processing.serializers import (
+    DetectionSerializer,
     DetectorModelCreateSerializer,
     DetectorModelSerializer,
     DetectorModelUpdateSerializer,
@@ -36,7 +38,6 @@ from processing.services.jobs import (
 )
 from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
 from processing.services.registry import detector_model_create, detector_model_update
-from videos.serializers import DetectionSerializer
 from videos.views import video_for_request
 
 
@@ -45,6 +46,14 @@ def _job_or_404(request, job_id) -> ProcessingJob:
     if job is None:
         raise ApiError(status_code=404, code="not_found", message="No such run.")
     return job
+
+
+class VideoDetectionListView(generics.ListAPIView):
+    serializer_class = DetectionSerializer
+
+    def get_queryset(self):
+        video = video_for_request(self.request, self.kwargs["video_id"])
+        return detection_list_for_video(video=video)
 
 
 class VideoJobListCreateView(generics.ListAPIView):

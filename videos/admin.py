@@ -5,12 +5,9 @@ from django.db import models
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
 
 from audit.admin_mixins import AuditedAdminMixin
-from processing.models import ProcessingErrorLog, ProcessingJob
 from videos.models import Video, VideoStateTransition
-from videos.selectors import video_latest_job
 from videos.services.workflow import WorkflowRefused, video_allowed_actions, video_archive, video_cancel, video_retry
 
 # The state machine's transitions staff may ask for: (service, past tense for the message).
@@ -62,19 +59,6 @@ class VideoStateTransitionInline(ReadOnlyInline):
     show_change_link = False
 
 
-class ProcessingJobInline(ReadOnlyInline):
-    model = ProcessingJob
-    fields = ["created_at", "status", "model_name", "frame_step", "processed_frames", "detections_count"]
-    readonly_fields = fields
-
-
-class ProcessingErrorInline(ReadOnlyInline):
-    model = ProcessingErrorLog
-    fields = ["created_at", "stage", "error_type", "error_code", "message", "recovery_strategy", "severity"]
-    readonly_fields = fields
-    ordering = ["-created_at"]
-
-
 @admin.register(Video)
 class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -95,7 +79,6 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "id",
         "workflow_state",
         "transitions_allowed",
-        "stage_timeline",
         "current_stage",
         "progress_percentage",
         "last_error_message",
@@ -121,7 +104,7 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
-    inlines = [ProcessingJobInline, ProcessingErrorInline, VideoStateTransitionInline]
+    inlines = [VideoStateTransitionInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = [
         _transition_action("retry", "Retry the selected failed videos"),
@@ -133,31 +116,6 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description="transitions allowed")
     def transitions_allowed(self, video: Video):
         return ", ".join(video_allowed_actions(video=video)) or "none"
-
-    @admin.display(description="stage timeline (latest run)")
-    def stage_timeline(self, video: Video):
-        job = video_latest_job(video=video)
-        if job is None:
-            return "No run yet."
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    stage.stage,
-                    stage.status,
-                    stage.started_at or "",
-                    stage.finished_at or "",
-                    "" if stage.duration_seconds is None else f"{stage.duration_seconds:.2f} s",
-                )
-                for stage in job.stages.order_by("id")
-            ),
-        )
-        return format_html(
-            '<table class="stage-timeline"><thead><tr><th>stage</th><th>status</th><th>started</th>'
-            "<th>finished</th><th>duration</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
 
     def get_urls(self):
         urls = [

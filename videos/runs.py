@@ -23,6 +23,9 @@ class VideoRuns(Protocol):
     def queue_again(self, *, video: Video, actor: AbstractBaseUser | None) -> Any:
         """Queue the video's latest run again (a new attempt that resumes), or a first one if it has none."""
 
+    def video_detail(self, *, user: AbstractBaseUser, video_id) -> dict[str, Any] | None:
+        """The API's detail body of a video the user may see, with its latest run; None when they may not."""
+
 
 _registered: VideoRuns | None = None
 

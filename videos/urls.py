@@ -6,7 +6,6 @@ urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("videos/", views.VideoListCreateView.as_view(), name="video-list"),
     path("videos/<uuid:video_id>/", views.VideoDetailView.as_view(), name="video-detail"),
-    path("videos/<uuid:video_id>/detections/", views.VideoDetectionListView.as_view(), name="video-detections"),
     path("videos/<uuid:video_id>/cancel/", views.VideoCancelView.as_view(), name="video-cancel"),
     path("videos/<uuid:video_id>/retry/", views.VideoRetryView.as_view(), name="video-retry"),
     path("videos/<uuid:video_id>/archive/", views.VideoArchiveView.as_view(), name="video-archive"),

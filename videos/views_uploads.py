@@ -24,17 +24,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
-from mediaplatform.api.fields import column_integer_field
 from mediaplatform.api.parsers import BoundedJSONParser
-from processing.models import ProcessingJob
-from videos.serializers import VideoDetailSerializer
 from videos.services.chunked_upload import (
     chunked_upload_append,
     chunked_upload_cancel,
     chunked_upload_get,
     chunked_upload_start,
 )
-from videos.views import video_for_request
+from videos.views import VIDEO_DETAIL_SCHEMA, video_detail_body
 
 CHUNK_CONTENT_TYPE = "application/offset+octet-stream"  # tus's; application/octet-stream is taken too
 CHUNK_CONTENT_TYPES = {CHUNK_CONTENT_TYPE, "application/octet-stream"}
@@ -57,7 +54,7 @@ class UploadStartSerializer(serializers.Serializer):
     filename = serializers.CharField(max_length=1000)
     size = serializers.IntegerField(min_value=1, required=False, help_text="Bytes; or the Upload-Length header")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    frame_step = column_integer_field(ProcessingJob, "frame_step", min_value=1, max_value=10_000, required=False)
+    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
 
 
 class UploadSessionSerializer(serializers.Serializer):
@@ -138,7 +135,7 @@ class UploadDetailView(APIView):
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True)],
-        responses={201: VideoDetailSerializer, 204: None, 409: None},
+        responses={201: VIDEO_DETAIL_SCHEMA(), 204: None, 409: None},
     )
     def patch(self, request, upload_id):
         if request.content_type.split(";")[0].strip() not in CHUNK_CONTENT_TYPES:
@@ -157,7 +154,7 @@ class UploadDetailView(APIView):
             response = Response(status=status.HTTP_204_NO_CONTENT)
             response["Upload-Offset"] = str(session.offset)
             return response
-        body = VideoDetailSerializer(video_for_request(request, video.pk)).data
+        body = video_detail_body(request, video.pk)
         return Response(body, status=status.HTTP_201_CREATED, headers={"Upload-Offset": str(session.offset)})
 
     @extend_schema(responses={204: None})

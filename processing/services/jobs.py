@@ -14,6 +14,7 @@ from audit.services import audit_record
 from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
 from processing.models import DetectorModel, JobStatus, ProcessingJob
+from processing.selectors import video_detail_for_user
 from processing.services.locking import LockedVideo, job_lock, video_and_jobs_lock
 from processing.services.registry import detector_config_for, detector_model_default
 from processing.services.stages import stages_cancel, stages_initialise
@@ -194,6 +195,9 @@ def job_mark_ground_truth(*, job_id, actor: AbstractBaseUser | None = None) -> P
 
 class ProcessingVideoRuns:
     """The runs of a video, as the videos app's workflow asks for them (`videos.runs.VideoRuns`)."""
+
+    def video_detail(self, *, user: AbstractBaseUser, video_id) -> dict | None:
+        return video_detail_for_user(user=user, video_id=video_id)
 
     def start_first(self, *, video: Video, options, actor: AbstractBaseUser | None, enqueue: bool) -> None:
         if isinstance(options, Mapping):

@@ -21,12 +21,13 @@ from rest_framework.test import APIClient
 from accounts import authentication
 from accounts.models import ApiKey
 from accounts.services.api_keys import api_key_create
+from processing.media_api import HistoryQuerySerializer, history_query
 from processing.models import JobStage, ProcessingErrorLog, ProcessingJob
+from processing.selectors import HISTORY_PAGE_COLUMNS, analysis_history_page, video_detail_for_user
+from processing.selectors import video_with_runs_for_user as video_get_for_user
+from processing.serializers import VideoDetailSerializer
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
-from videos.media_api import HistoryQuerySerializer, history_query
 from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
-from videos.selectors import HISTORY_PAGE_COLUMNS, analysis_history_page, video_detail_for_user, video_get_for_user
-from videos.serializers import VideoDetailSerializer
 from videos.services.media_analysis import STATES_FOR_STATUS
 
 pytestmark = pytest.mark.django_db
@@ -193,8 +194,8 @@ def test_the_fast_path_and_the_serializer_agree_on_every_field(api_client, state
 
 def test_the_fast_path_covers_every_field_the_serializers_declare(api_client):
     """Checked against the serializers' declared fields, so a field added to them needs the SQL to follow."""
-    from processing.serializers import JobSummarySerializer
-    from videos.serializers import StateTransitionSerializer, VideoErrorSummarySerializer
+    from processing.serializers import JobSummarySerializer, VideoErrorSummarySerializer
+    from videos.serializers import StateTransitionSerializer
 
     body = fast_body(api_client.user, video_with_everything(api_client.user))
     assert list(body) == list(VideoDetailSerializer().fields)

@@ -188,7 +188,8 @@ def test_the_video_page_offers_the_import_to_writers_only(client, video, viewer_
 
 
 def test_an_imported_reference_is_never_the_videos_latest_run_or_its_result(api_client, video, run):
-    from videos.selectors import video_get_for_user, video_latest_job, video_result_job
+    from processing.selectors import video_latest_job, video_result_job
+    from processing.selectors import video_with_runs_for_user as video_get_for_user
 
     assert api_client.post(url(video), {"file": coco_file(run)}, format="multipart").status_code == 201
 
@@ -204,13 +205,13 @@ def test_the_admin_and_the_services_take_the_same_latest_run_as_the_api(api_clie
     from django.contrib import admin
 
     from processing.services.jobs import _latest_job_id
-    from videos.admin import VideoAdmin
+    from processing.admin import VideoWithRunsAdmin
     from videos.models import Video
 
     JobStage.objects.create(job=run, stage="inference", status="completed", progress_percentage=100)
     assert api_client.post(url(video), {"file": coco_file(run)}, format="multipart").status_code == 201
     assert ProcessingJob.objects.filter(video=video).order_by("-created_at").first().origin == JobOrigin.IMPORT
 
-    timeline = str(VideoAdmin(Video, admin.site).stage_timeline(video))
+    timeline = str(VideoWithRunsAdmin(Video, admin.site).stage_timeline(video))
     assert "inference" in timeline and "ground_truth" not in timeline
     assert _latest_job_id(video) == run.pk, "retry and resume act on the run, never on the imported reference"

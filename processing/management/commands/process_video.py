@@ -10,10 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
 from processing.models import Detection, ProcessingJob
+from processing.selectors import video_latest_job
 from processing.services.jobs import JobOptions
 from processing.services.pipeline import ProgressSnapshot, job_run
 from videos.models import Video
-from videos.selectors import video_latest_job
 from videos.services.creation import VideoRejected, video_create
 
 

@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
+from processing.selectors import analysis_history_page, analysis_result
 from videos.models import AnalysisMediaType, Video
-from videos.selectors import analysis_history_page, analysis_result, api_datetime, video_visibility
+from videos.selectors import api_datetime, video_visibility
 from videos.services.deletion import video_soft_delete
 from videos.services.media_analysis import (
     STATUS_FOR_STATE,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from videos import media_api
+from processing import media_api
 
 urlpatterns = [
     path("analyze", media_api.AnalyzeView.as_view(), name="media-analyze"),
