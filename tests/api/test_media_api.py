@@ -1,4 +1,4 @@
-"""The media analysis API of seeds/003."""
+"""The media analysis API: analyze, status, history and delete under /api/media/."""
 
 import uuid
 from datetime import timedelta

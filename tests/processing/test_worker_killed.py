@@ -25,7 +25,7 @@ from videos.services.creation import video_create
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 QUEUE = "kill-test"
-SEED = 9  # issue 9; change it to kill elsewhere, the same points every run
+SEED = 9  # change it to kill elsewhere; the same points every run
 KILLS = 10
 FRAMES = 120
 BATCH = 4
