@@ -6,6 +6,7 @@ redelivered task continues exactly where the last commit left it: no frame
 is stored twice and none is skipped.
 """
 
+import dataclasses
 import logging
 import socket
 import time
@@ -45,6 +46,8 @@ from videos.services.transitions import video_transition
 logger = logging.getLogger(__name__)
 
 RUNNABLE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
+# What probing a file tells about its video; a reused run copies them from the video it reuses.
+PROBED_FIELDS = tuple(field.name for field in dataclasses.fields(ProbeResult))
 
 
 class JobCancelled(Exception):
@@ -190,17 +193,7 @@ class JobRunner:
         job.next_frame_index = source.next_frame_index
         job.detections_count = copied
         job.save()
-        Video.objects.filter(pk=self.video_id).update(
-            duration_seconds=source_video.duration_seconds,
-            fps=source_video.fps,
-            width=source_video.width,
-            height=source_video.height,
-            frame_count=source_video.frame_count,
-            codec=source_video.codec,
-            container=source_video.container,
-            rotation=source_video.rotation,
-            has_audio=source_video.has_audio,
-        )
+        Video.objects.filter(pk=self.video_id).update(**{name: getattr(source_video, name) for name in PROBED_FIELDS})
         for stage in (Stage.VALIDATION, Stage.EXTRACTION, Stage.INFERENCE):
             stage_finish(job_id=job.pk, stage=stage, status=StageStatus.SKIPPED, detail=f"reused run {source.pk}")
         if self.drives_video_state and video.workflow_state == WorkflowState.VALIDATING:
@@ -220,16 +213,7 @@ class JobRunner:
     def _record_probe(self, probe: ProbeResult) -> None:
         self._lock()
         Video.objects.filter(pk=self.video_id).update(
-            duration_seconds=probe.duration_seconds,
-            fps=probe.fps,
-            width=probe.width,
-            height=probe.height,
-            frame_count=probe.frame_count,
-            codec=probe.codec,
-            container=probe.container,
-            rotation=probe.rotation,
-            has_audio=probe.has_audio,
-            updated_at=timezone.now(),
+            **{name: getattr(probe, name) for name in PROBED_FIELDS}, updated_at=timezone.now()
         )
         stage_finish(job_id=self.job.pk, stage=Stage.VALIDATION, detail=f"{probe.codec} {probe.width}x{probe.height}")
 
