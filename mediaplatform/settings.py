@@ -361,7 +361,7 @@ SPECTACULAR_SETTINGS = {
         "WorkflowStateEnum": "videos.models.WorkflowState",
         "JobStatusEnum": "processing.models.JobStatus",
         "StageEnum": "processing.models.Stage",
-        "AnalysisStatusEnum": "videos.media_api.STATUS_VALUES",
+        "AnalysisStatusEnum": "processing.media_api.STATUS_VALUES",
     },
 }
 
