@@ -63,7 +63,18 @@ def test_two_workers_and_the_sweep_racing_for_one_video_store_its_detections_onc
             faults.wait_until(lambda: finished(video.pk, broker), timeout=180, what="the video", logs=started)
         finally:
             broker.close()
-        logs = {worker.name: worker.log_path.read_text(errors="replace") for worker in started}
+
+        def read_logs() -> dict[str, str]:
+            return {worker.name: worker.log_path.read_text(errors="replace") for worker in started}
+
+        # The commit is visible here a moment before its runner has written the line that says so.
+        faults.wait_until(
+            lambda: any(f"job {job.pk} completed" in log for log in read_logs().values()),
+            timeout=30,
+            what="the runner's completion line",
+            logs=started,
+        )
+        logs = read_logs()
 
     ran = [name for name, log in logs.items() if f"job {job.pk} completed" in log]
     stood_aside = [
