@@ -206,3 +206,22 @@ def test_the_command_installs_a_local_path_and_refuses_an_unknown_name(tmp_path,
 
 def test_every_catalog_entry_names_its_release_file():
     assert all(entry.file_name == f"{name}.pt" for name, entry in CATALOG.items())
+
+
+def test_the_admin_lists_the_catalog_and_installs_from_it(admin_client, assets, django_capture_on_commit_callbacks):
+    page = admin_client.get("/admin/processing/modelinstall/add/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert all(name in text for name in CATALOG) and "frames/s" in text and "person" in text
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post("/admin/processing/modelinstall/add/", {"source": "yolo11n", "make_default": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    install = ModelInstall.objects.get()
+    assert install.make_default and install.requested_by is not None and len(callbacks) == 1
+    # The worker's part, run here in the foreground; the list then shows the outcome.
+    model_install_run(install_id=install.pk)
+    listing = admin_client.get("/admin/processing/modelinstall/").content.decode()
+    assert "Installed" in listing and "100%" in listing
+    assert admin_client.get(f"/admin/processing/modelinstall/{install.pk}/change/").status_code == 200
+    refused = admin_client.post("/admin/processing/modelinstall/add/", {"source": "yolo11n"})
+    assert refused.status_code == 200 and "installed already" in refused.content.decode()
