@@ -122,6 +122,7 @@ class DetectorModelForm(forms.ModelForm):
             raise forms.ValidationError(f"These weights do not load: {exc}")
         self.instance.class_names = details["class_names"]
         self.instance.sha256 = sha256
+        self.instance.framework = details["framework"]
         return weights
 
 
