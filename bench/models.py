@@ -1,12 +1,13 @@
 """Our pipeline's CPU frames/s with each installed catalog model, and with the bundled demo model.
 
-    python bench/models.py [--seconds 4] [--fps 25] [--backend onnx|torch] [--smoke]
+    python bench/models.py [--seconds 4] [--fps 25] [--backend onnx|torch] [--weights NAME=PATH ...] [--smoke]
 
 The models are those registered under a catalog name (python manage.py install_model yolo11n, ...) in the
 configured database, read before the benchmark switches to a throwaway database of its own; the demo model is
-DETECTOR_WEIGHTS at DETECTOR_IMAGE_SIZE. Each runs the whole job as a worker does (bench/pipeline.py's
-`pipeline_fps`: probe, decode thread, batched inference, COPY of every detection) on the generated 720p video,
-at its own input size, warmed up first. The catalog's `cpu_fps` is the network alone; this is the pipeline.
+DETECTOR_WEIGHTS at DETECTOR_IMAGE_SIZE; `--weights NAME=PATH` adds any weights file, at 640 px. Each runs the
+whole job as a worker does (bench/pipeline.py's `pipeline_fps`: probe, decode thread, batched inference, COPY of
+every detection) on the generated 720p video, at its own input size, warmed up first. The catalog's `cpu_fps`
+is the network alone; this is the pipeline.
 The last line is `models=NAME,... fps=FPS,...`, in the same order.
 """
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--confidence", type=float, default=0.25)
     parser.add_argument("--backend", choices=["torch", "onnx"], default="onnx")
+    parser.add_argument("--weights", action="append", default=[], metavar="NAME=PATH", help="also measure these")
     parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
     args = parser.parse_args()
     if args.smoke:
@@ -62,6 +64,7 @@ def main() -> None:
     from tests.videofiles import write_test_video
 
     candidates = [] if args.smoke else installed_catalog_models()
+    candidates += [(name, path, 640) for name, _, path in (spec.partition("=") for spec in args.weights)]
     if not candidates:
         print("no catalog model installed: python manage.py install_model yolo11n")
     demo_size = 64 if args.smoke else settings.DETECTOR_IMAGE_SIZE
@@ -72,7 +75,11 @@ def main() -> None:
             Path(scratch) / "bench-720p.mp4", seconds=args.seconds, fps=args.fps, width=args.width, height=args.height
         )
         print(f"video: {args.width}x{args.height}, {int(args.seconds * args.fps)} frames; cpu cores {os.cpu_count()}")
+        from processing.models import DetectorModel
+
         for name, weights, image_size in candidates:
+            # Each model's runs register its weights as the default afresh (pipeline_fps goes by DETECTOR_WEIGHTS).
+            DetectorModel.objects.update(is_default=False)
             fps, detections = pipeline_fps(
                 video=video,
                 weights=weights,

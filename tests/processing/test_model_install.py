@@ -225,3 +225,22 @@ def test_the_admin_lists_the_catalog_and_installs_from_it(admin_client, assets, 
     assert admin_client.get(f"/admin/processing/modelinstall/{install.pk}/change/").status_code == 200
     refused = admin_client.post("/admin/processing/modelinstall/add/", {"source": "yolo11n"})
     assert refused.status_code == 200 and "installed already" in refused.content.decode()
+
+
+def test_progress_is_pushed_to_the_sockets_that_follow_every_video(assets):
+    from notifications.groups import ALL_VIDEOS_GROUP
+    from tests.notifications.helpers import listen, receive
+
+    channel = listen(ALL_VIDEOS_GROUP)
+    install = model_install_run(install_id=model_install_request(actor=None, source="yolo11n").pk)
+    events = []
+    while not events or events[-1]["status"] != "installed":
+        (message,) = receive(channel)
+        assert message["type"] == "video.event"
+        events.append(message["event"])
+    assert {event["event_type"] for event in events} == {"model_install.progress"}
+    assert all(event["install_id"] == install.pk for event in events)
+    statuses = [event["status"] for event in events]
+    assert statuses.index("downloading") < statuses.index("verifying") < statuses.index("installed")
+    done = [event["bytes_done"] for event in events if event["status"] == "downloading"]
+    assert done == sorted(done) and done[-1] == events[-1]["bytes_total"]
