@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from mediaplatform.outbound import (
     REDIRECT_STATUSES,
@@ -111,7 +113,9 @@ def model_install_request(
     if catalog_name and DetectorModel.objects.filter(name=catalog_name).exists():
         raise InstallRefused(f"{catalog_name} is installed already.", code="conflict", status_code=409)
     busy = [InstallStatus.QUEUED, InstallStatus.DOWNLOADING, InstallStatus.VERIFYING]
-    if ModelInstall.objects.filter(source=source.strip(), status__in=busy).exists():
+    # An install whose row has not moved for a whole download deadline died with its worker: it blocks nothing.
+    alive_since = timezone.now() - timedelta(seconds=DOWNLOAD_DEADLINE_SECONDS)
+    if ModelInstall.objects.filter(source=source.strip(), status__in=busy, updated_at__gte=alive_since).exists():
         raise InstallRefused(f"{source} is being installed already.", code="conflict", status_code=409)
     return ModelInstall.objects.create(
         source=source.strip(), catalog_name=catalog_name, url=url, make_default=make_default, requested_by=actor

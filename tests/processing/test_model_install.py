@@ -272,3 +272,16 @@ def test_the_celery_task_runs_the_install_and_records_a_refusal_without_raising(
         assert install_model.apply(args=[bad.pk]).get() == "failed: invalid_weights"
     bad.refresh_from_db()
     assert bad.status == InstallStatus.FAILED and bad.error
+
+
+def test_an_install_under_way_blocks_a_second_until_its_worker_is_long_gone(assets):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    first = model_install_request(actor=None, source="yolov8n")
+    with pytest.raises(InstallRefused) as refused:
+        model_install_request(actor=None, source="yolov8n")
+    assert refused.value.status_code == 409
+    ModelInstall.objects.filter(pk=first.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert model_install_request(actor=None, source="yolov8n").pk != first.pk
