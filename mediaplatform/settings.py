@@ -504,3 +504,10 @@ CONTENT_SECURITY_POLICY = _CONTENT_SECURITY_POLICY if _CSP_ENFORCED and not _CSP
 CONTENT_SECURITY_POLICY_REPORT_ONLY = _CONTENT_SECURITY_POLICY if _CSP_ENFORCED and _CSP_REPORT_ONLY else None
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 # ===================================================================== end of production security ====
+
+# Where `install_model NAME` and the admin's Install download catalog weights from (NAME's file name is appended):
+# ultralytics' release assets by default; a mirror or an air-gapped file server works the same. Operator-set, so
+# it is trusted (a URL a user gives is checked like any other outbound request).
+MODEL_DOWNLOAD_BASE_URL = env.str(
+    "MODEL_DOWNLOAD_BASE_URL", "https://github.com/ultralytics/assets/releases/download/v8.3.0/"
+)

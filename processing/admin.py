@@ -3,8 +3,10 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from audit.admin_mixins import AuditedAdminMixin
-from processing.models import DetectorModel, Evaluation, JobStage, ProcessingErrorLog, ProcessingJob
+from processing.catalog import CATALOG, SPEED_MEASURED_ON, catalog_with_installed
+from processing.models import DetectorModel, Evaluation, JobStage, ModelInstall, ProcessingErrorLog, ProcessingJob
 from processing.selectors import video_latest_job
+from processing.services.model_install import InstallRefused, model_install_enqueue, model_install_request
 from processing.services.registry import InvalidWeights, detector_model_save_edited, inspect_uploaded_weights
 from videos.admin import ReadOnlyInline, VideoAdmin
 from videos.models import Video
@@ -120,6 +122,7 @@ class DetectorModelForm(forms.ModelForm):
             raise forms.ValidationError(f"These weights do not load: {exc}")
         self.instance.class_names = details["class_names"]
         self.instance.sha256 = sha256
+        self.instance.framework = details["framework"]
         return weights
 
 
@@ -135,6 +138,104 @@ class DetectorModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         detector_model_save_edited(model=obj, is_default=form.cleaned_data["make_default"])
+
+
+def _catalog_table() -> str:
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{} MB</td><td>{} M</td><td>{} px</td><td>{} frames/s</td><td>{} classes: {}</td>"
+        "<td>{}</td></tr>",
+        (
+            (
+                entry["name"],
+                entry["file_size_mb"],
+                entry["parameters_m"],
+                entry["input_size"],
+                entry["cpu_fps"],
+                len(entry["class_names"]),
+                ", ".join(entry["class_names"][:8]) + ", ...",
+                "installed" if entry["installed"] else "",
+            )
+            for entry in catalog_with_installed()
+        ),
+    )
+    return format_html(
+        "<table><tr><th>Model</th><th>File</th><th>Parameters</th><th>Input</th><th>CPU speed (network)</th>"
+        "<th>Finds</th><th></th></tr>{}</table><p>CPU speed measured on {}.</p>",
+        rows,
+        SPEED_MEASURED_ON,
+    )
+
+
+class ModelInstallForm(forms.ModelForm):
+    source = forms.ChoiceField(label="Model", choices=[])
+
+    class Meta:
+        model = ModelInstall
+        fields = ["source", "make_default"]
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        if "source" not in self.fields:
+            return  # an install already made: the admin shows it read-only
+        self.fields["source"].choices = [(name, name) for name in CATALOG]
+        self.fields["source"].help_text = _catalog_table()
+        self.fields["make_default"].label = "Make it the default model"
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        # The service's own checks (unknown name, installed or under way) become the form's errors.
+        try:
+            self.instance = model_install_request(
+                actor=self.actor, source=cleaned["source"], make_default=cleaned.get("make_default", False)
+            )
+        except InstallRefused as exc:
+            raise forms.ValidationError(exc.message)
+        return cleaned
+
+
+@admin.register(ModelInstall)
+class ModelInstallAdmin(admin.ModelAdmin):
+    """Installs of catalog models: "Add" is the Install button; each row shows how its download stands."""
+
+    form = ModelInstallForm
+    list_display = ["source", "status", "progress", "detector_model", "error", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [
+        "source", "catalog_name", "url", "make_default", "status", "bytes_done", "bytes_total", "sha256",
+        "error_code", "error", "detector_model", "requested_by", "created_at", "updated_at",
+    ]  # fmt: skip
+
+    @admin.display(description="Progress")
+    def progress(self, obj: ModelInstall) -> str:
+        if obj.bytes_total:
+            return f"{obj.bytes_done * 100 // obj.bytes_total}% of {obj.bytes_total / 1e6:.1f} MB"
+        return f"{obj.bytes_done / 1e6:.1f} MB" if obj.bytes_done else ""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class WithActor(form):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, actor=request.user, **form_kwargs)
+
+        return WithActor
+
+    def get_fields(self, request, obj=None):
+        return ["source", "make_default"] if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # The form's clean recorded the install through the service; the download starts after the commit.
+        model_install_enqueue(install=obj)
 
 
 @admin.register(Evaluation)

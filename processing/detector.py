@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from processing.weights_loading import yolo_load
+from processing.weights_loading import ONNX_SUFFIX, WeightsRefused, onnx_metadata, yolo_load
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +160,13 @@ class Detector:
         self.half = self.device.startswith("cuda")
         if not self.half:
             torch.set_num_threads(cpu_inference_threads("torch"))
+        self._onnx_file: str | None = None
         if config.weights:
             if not Path(config.weights).is_file():
                 raise DetectorUnavailable(f"Model weights not found at {config.weights}")
+            if str(config.weights).lower().endswith(ONNX_SUFFIX):
+                self._init_onnx_file(config)
+                return
             source = config.weights
         else:
             # An architecture file builds a randomly initialised network: the whole
@@ -190,6 +194,30 @@ class Detector:
         self._onnx_sessions: dict[tuple[int, int], _OnnxSession] = {}
         self._tracking_geometry: InputGeometry | None = None
         logger.info("detector %s loaded on %s (%s backend)", config.model_name, self.device, self.backend)
+
+    def _init_onnx_file(self, config: DetectorConfig) -> None:
+        """Weights that are an ONNX export already: ONNX Runtime on CPU, class names from the file's metadata."""
+        try:
+            metadata = onnx_metadata(config.weights)
+            self.yolo = yolo_load(config.weights, task="detect")  # for tracking only; loads lazily
+        except WeightsRefused as exc:
+            raise DetectorUnavailable(str(exc)) from exc
+        self.device, self.half, self.network = "cpu", False, None
+        self.backend = "onnx"
+        self._onnx_file = str(config.weights)
+        shape = metadata["input_shape"]
+        # A static export takes exactly its own batch and image shape: frames are padded up to it.
+        self._onnx_fixed_batch = shape[0]
+        self._onnx_fixed_size = (shape[2], shape[3]) if shape[2] and shape[3] else None
+        self.class_names = metadata["class_names"]
+        self.class_count = len(self.class_names)
+        self._onnx_sessions: dict[tuple[int, int], _OnnxSession] = {}
+        self._tracking_geometry: InputGeometry | None = None
+        try:
+            self._onnx_session(None)  # proves the graph loads before any run counts on it
+        except Exception as exc:
+            raise DetectorUnavailable(f"The ONNX model could not be loaded: {exc}") from exc
+        logger.info("detector %s (ONNX file) loaded on cpu", config.model_name)
 
     @property
     def name(self) -> str:
@@ -228,18 +256,21 @@ class Detector:
             output = self.network(tensor)
             return output[0] if isinstance(output, (list, tuple)) else output
 
-    def _onnx_session(self, geometry: InputGeometry) -> _OnnxSession:
-        key = (geometry.input_height, geometry.input_width)
+    def _onnx_session(self, geometry: InputGeometry | None) -> _OnnxSession:
+        # An ONNX file is one session whatever the geometry; PyTorch weights get one export per input shape.
+        key = (0, 0) if self._onnx_file else (geometry.input_height, geometry.input_width)
         if key not in self._onnx_sessions:
             import onnxruntime
 
-            path = export_onnx(self, input_height=key[0], input_width=key[1])
+            path = (
+                Path(self._onnx_file) if self._onnx_file else export_onnx(self, input_height=key[0], input_width=key[1])
+            )
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = cpu_inference_threads("onnx")
             options.inter_op_num_threads = 1
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            if not self.config.weights:
+            if not self.config.weights and not self._onnx_file:
                 path.unlink(missing_ok=True)  # an untrained network's export is private to this process
             self._onnx_sessions[key] = _OnnxSession(session, session.get_inputs()[0].name)
         return self._onnx_sessions[key]
@@ -248,9 +279,26 @@ class Detector:
         import torch
 
         onnx = self._onnx_session(geometry)
+        if self._onnx_file and self._onnx_fixed_size:
+            batch = self._pad_to_fixed(batch)
         tensor = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+        if self._onnx_file and self._onnx_fixed_batch and self._onnx_fixed_batch != len(tensor):
+            outputs = [onnx.session.run(None, {onnx.input_name: tensor[i : i + 1]})[0] for i in range(len(tensor))]
+            return torch.from_numpy(np.concatenate(outputs))
         output = onnx.session.run(None, {onnx.input_name: tensor})[0]
         return torch.from_numpy(output)
+
+    def _pad_to_fixed(self, batch: np.ndarray) -> np.ndarray:
+        """Frames padded right and below to a static export's input: boxes keep their coordinates."""
+        height, width = self._onnx_fixed_size
+        if batch.shape[1] > height or batch.shape[2] > width:
+            raise DetectorError(
+                f"Frames scaled to {batch.shape[2]}x{batch.shape[1]} do not fit this ONNX model's {width}x{height} "
+                "input: run it at its own input size."
+            )
+        padded = np.full((batch.shape[0], height, width, 3), PAD_VALUE, dtype=np.uint8)
+        padded[:, : batch.shape[1], : batch.shape[2]] = batch
+        return padded
 
     def _postprocess(self, raw, geometry: InputGeometry) -> list[FrameDetections]:
         from ultralytics.utils.nms import non_max_suppression

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 from videos.models import sees_every_video
@@ -75,6 +76,43 @@ class DetectorModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class InstallStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DOWNLOADING = "downloading", "Downloading"
+    VERIFYING = "verifying", "Verifying"
+    INSTALLED = "installed", "Installed"
+    FAILED = "failed", "Failed"
+
+
+class ModelInstall(models.Model):
+    """One install of detection weights from the catalog, a URL or a path: its progress, then its outcome."""
+
+    source = models.CharField(max_length=1000, help_text="Catalog name, URL or server path")
+    catalog_name = models.CharField(max_length=100, blank=True)
+    url = models.CharField(max_length=1000, blank=True, help_text="Where the file was downloaded from")
+    make_default = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=InstallStatus.choices, default=InstallStatus.QUEUED)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    detector_model = models.ForeignKey(
+        DetectorModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="installs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.status})"
 
 
 class ProcessingJobQuerySet(models.QuerySet):

@@ -35,3 +35,14 @@ def evaluate_run(evaluation_id: int) -> str:
     from processing.services.evaluation import evaluation_run
 
     return evaluation_run(evaluation_id=evaluation_id).status
+
+
+@shared_task(name="processing.tasks.install_model")
+def install_model(install_id: int) -> str:
+    from processing.services.model_install import InstallRefused, model_install_run
+
+    try:
+        return model_install_run(install_id=install_id).status
+    except InstallRefused as exc:
+        # The row says why for the admin and the socket; a refusal is an outcome, not a task error to retry.
+        return f"failed: {exc.code}"

@@ -4,6 +4,9 @@ from processing import views
 
 urlpatterns = [
     path("models/", views.DetectorModelListCreateView.as_view(), name="model-list"),
+    path("models/catalog/", views.ModelCatalogView.as_view(), name="model-catalog"),
+    path("models/install/", views.ModelInstallView.as_view(), name="model-install"),
+    path("models/installs/<int:install_id>/", views.ModelInstallDetailView.as_view(), name="model-install-detail"),
     path("models/<int:model_id>/", views.DetectorModelDetailView.as_view(), name="model-detail"),
     path("videos/<uuid:video_id>/detections/", views.VideoDetectionListView.as_view(), name="video-detections"),
     path("videos/<uuid:video_id>/jobs/", views.VideoJobListCreateView.as_view(), name="video-jobs"),

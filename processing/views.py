@@ -1,3 +1,4 @@
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -9,8 +10,9 @@ from rest_framework.views import APIView
 from accounts.permissions import IsStaffForWrites, RoleAccess
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
+from processing.catalog import catalog_with_installed
 from processing.exports import EXPORTERS
-from processing.models import DetectorModel, ProcessingJob
+from processing.models import DetectorModel, ModelInstall, ProcessingJob
 from processing.selectors import (
     detection_list_for_video,
     evaluation_latest_for_job,
@@ -30,12 +32,18 @@ from processing.serializers import (
     JobSerializer,
     ReferenceImportSerializer,
 )
+from processing.serializers_install import (
+    CatalogModelSerializer,
+    ModelInstallRequestSerializer,
+    ModelInstallSerializer,
+)
 from processing.services.evaluation import evaluation_request
 from processing.services.jobs import (
     JobOptions,
     job_create_for_video,
     job_mark_ground_truth,
 )
+from processing.services.model_install import model_install_enqueue, model_install_request
 from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
 from processing.services.registry import detector_model_create, detector_model_update
 from videos.views import video_for_request
@@ -253,3 +261,44 @@ class VideoGroundTruthImportView(APIView):
             actor=request.user,
         )
         return Response(JobSerializer(_job_or_404(request, job.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class ModelCatalogView(APIView):
+    """The pretrained detectors staff can install by name, each marked installed or not."""
+
+    permission_classes = [RoleAccess]
+
+    @extend_schema(responses={200: CatalogModelSerializer(many=True)})
+    def get(self, request):
+        return Response(CatalogModelSerializer(catalog_with_installed(), many=True).data)
+
+
+class ModelInstallView(APIView):
+    """Staff install a catalog model: the download runs in a worker; the answer is the install to follow."""
+
+    permission_classes = [RoleAccess, IsStaffForWrites]
+    parser_classes = [BoundedJSONParser, FormParser]
+
+    @extend_schema(request=ModelInstallRequestSerializer, responses={202: ModelInstallSerializer})
+    def post(self, request):
+        serializer = ModelInstallRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            install = model_install_request(
+                actor=request.user,
+                source=serializer.validated_data["name"],
+                make_default=serializer.validated_data["is_default"],
+            )
+            model_install_enqueue(install=install)
+        return Response(ModelInstallSerializer(install).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ModelInstallDetailView(generics.RetrieveAPIView):
+    serializer_class = ModelInstallSerializer
+    permission_classes = [RoleAccess, IsStaffForWrites]
+    queryset = ModelInstall.objects.all()
+    lookup_url_kwarg = "install_id"
+
+    def get_queryset(self):
+        # Installs name server paths and URLs: staff only.
+        return ModelInstall.objects.all() if self.request.user.is_staff else ModelInstall.objects.none()

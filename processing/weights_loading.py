@@ -96,7 +96,8 @@ def _weights_path(source: str | os.PathLike) -> Path:
 
 
 def yolo_load(source: str | os.PathLike, *, task: str = "detect"):
-    """An ultralytics `YOLO` from weights (`.pt`, restricted unpickling) or an architecture file (`.yaml`).
+    """An ultralytics `YOLO` from weights (`.pt`, restricted unpickling; `.onnx`, an ultralytics export) or an
+    architecture file (`.yaml`).
 
     An architecture file builds a randomly initialised network and unpickles nothing. Raises
     WeightsRefused for a file the restricted loader refuses, FileNotFoundError for a missing one.
@@ -106,6 +107,10 @@ def yolo_load(source: str | os.PathLike, *, task: str = "detect"):
     from ultralytics import YOLO
 
     if str(source).lower().endswith(ARCHITECTURE_SUFFIXES):
+        return YOLO(str(source), task=task)
+    if str(source).lower().endswith(ONNX_SUFFIX):
+        # Proven an ultralytics detection export first; ultralytics then runs it with ONNX Runtime (no pickle).
+        onnx_metadata(source)
         return YOLO(str(source), task=task)
     path = _weights_path(source)
     try:
@@ -157,3 +162,53 @@ def ultralytics_training_reloads_restricted() -> Iterator[None]:
     finally:
         with _training_patch_lock:
             torch_utils.torch_load = original
+
+
+ONNX_SUFFIX = ".onnx"
+
+
+def onnx_metadata(source: str | os.PathLike) -> dict:
+    """Class names, input size and batch shape of an ONNX detector exported by ultralytics. Raises WeightsRefused.
+
+    An ONNX file is a protobuf graph of operators, not a pickle: reading it runs no code of the file's choosing.
+    The class names and input size come from the metadata ultralytics' exporter writes (Python literals, read
+    with `ast.literal_eval`, which evaluates no code either).
+    """
+    import ast
+
+    import onnx
+
+    path = Path(source)
+    if path.suffix.lower() != ONNX_SUFFIX:
+        raise WeightsRefused(f"Only ONNX files ({ONNX_SUFFIX}) are read as ONNX, not {path.suffix or 'no suffix'}.")
+    if not path.is_file():
+        raise FileNotFoundError(f"Model weights not found at {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        logger.warning("ONNX weights %s refused: %s", path, exc)
+        raise WeightsRefused("The file is not an ONNX model: it is empty, truncated or of another format.") from exc
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    if "names" not in metadata:
+        raise WeightsRefused("The ONNX file names no classes: export it with ultralytics (yolo export format=onnx).")
+    if metadata.get("task", "detect") != "detect":
+        raise WeightsRefused(f"The ONNX file is a {metadata['task']} model; only detection models are run here.")
+    if metadata.get("end2end") == "True":
+        raise WeightsRefused("End-to-end exports (NMS inside the graph) are not supported; export without nms.")
+    try:
+        names = ast.literal_eval(metadata["names"])
+        image_size = ast.literal_eval(metadata.get("imgsz", "[640, 640]"))
+    except (ValueError, SyntaxError) as exc:
+        raise WeightsRefused("The ONNX file's class names or input size cannot be read.") from exc
+    if not isinstance(names, dict) or not names:
+        raise WeightsRefused("The ONNX file's class names are not a mapping of class ids to names.")
+    if isinstance(image_size, int):
+        image_size = [image_size, image_size]
+    inputs = model.graph.input
+    if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) != 4:
+        raise WeightsRefused("The ONNX file does not take one batch of images (N, 3, H, W).")
+    return {
+        "class_names": {int(key): str(value) for key, value in names.items()},
+        "image_size": [int(side) for side in image_size],
+        "input_shape": [dim.dim_value or None for dim in inputs[0].type.tensor_type.shape.dim],
+    }

@@ -77,6 +77,27 @@ trap 'stop_all; exit 0' INT TERM
 "${as_platform[@]}" "$BIN/celery" -A mediaplatform worker -Q default --concurrency 2 --hostname "default@%h" --loglevel INFO & pids+=($!)
 "${as_platform[@]}" "$BIN/celery" -A mediaplatform beat --loglevel INFO --pidfile= & pids+=($!)
 
+
+# On the first start the platform fetches a real detector (yolo11n, COCO's 80 classes) and makes it the default,
+# in the background so that start-up never waits on the network. Without the internet the bundled demo model
+# (synthetic shapes only) stays the default; that is said once, with the command that installs a model later.
+FIRST_MODEL="${FIRST_MODEL:-yolo11n}"
+FIRST_MODEL_MARKER="var/first-model-install.done"
+if [ "$FIRST_MODEL" != "none" ] && [ ! -e "$FIRST_MODEL_MARKER" ]; then
+  (
+    if "${as_platform[@]}" "$BIN/python" manage.py install_model "$FIRST_MODEL" --default >var/log/first-model.log 2>&1; then
+      echo "Installed $FIRST_MODEL as the default detection model."
+    elif grep -q "installed already" var/log/first-model.log; then
+      :
+    else
+      echo "Could not download $FIRST_MODEL ($(tail -n 1 var/log/first-model.log)). Runs use the demo model, which finds" \
+        "synthetic shapes only (box, disc, triangle, ring, cross). Install a real model: $BIN/python manage.py" \
+        "install_model $FIRST_MODEL --default (or in the admin: Model installs, Add)."
+    fi
+    touch "$FIRST_MODEL_MARKER"
+  ) & pids+=($!)
+fi
+
 echo "mediaplatform is starting on http://127.0.0.1:$PORT/ (Ctrl-C stops it)"
 wait -n "${pids[@]}"
 status=$?

@@ -60,6 +60,7 @@ def run_platform(checkout: Path, *, on_terminal: bool, **extra_env: str) -> set[
         "PLATFORM_USER": "nobody",  # started by root, the script drops to this existing user: it makes no new one
         "MEDIA_ROOT": str(checkout / "var" / "media"),
         "YOLO_CONFIG_DIR": str(checkout / "var" / "ultralytics"),
+        "FIRST_MODEL": "none",  # the first start's model download has its own test (tests/test_run_first_model.py)
         **extra_env,
     }
     if on_terminal:

@@ -15,7 +15,7 @@ from audit.services import audit_record
 from mediaplatform.service_errors import ServiceError
 from processing.detector import Detector, DetectorConfig, DetectorUnavailable, file_sha256
 from processing.models import DetectorModel, Framework
-from processing.weights_loading import WeightsRefused
+from processing.weights_loading import WeightsRefused, onnx_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -25,20 +25,25 @@ class InvalidWeights(Exception):
 
 
 def weights_inspect(*, path: str, image_size: int) -> dict:
-    """Load weights as the workers would; returns their class names. Raises InvalidWeights.
+    """Load weights as the workers would: their class names, framework and input size. Raises InvalidWeights.
 
-    The detector unpickles through the restricted loader (processing.weights_loading), so a file that names
-    code outside ultralytics' model classes is refused here without any of it running.
+    The detector unpickles `.pt` files through the restricted loader (processing.weights_loading), so a file
+    that names code outside ultralytics' model classes is refused here without any of it running. An `.onnx`
+    file (an ultralytics export) is a graph, not a pickle: its class names and input size come from its
+    metadata, and it must open in ONNX Runtime.
     """
-    if path.lower().endswith(".onnx"):
-        raise InvalidWeights("Register the PyTorch weights (.pt); the ONNX export is made and cached automatically.")
     try:
         detector = Detector(DetectorConfig.from_settings(weights=path, image_size=image_size, backend="torch"))
     except DetectorUnavailable as exc:
         # A refusal's reason is about the file's content; the path is where this server happened to keep it.
         reason = exc.__cause__ if isinstance(exc.__cause__, WeightsRefused) else exc
         raise InvalidWeights(str(reason)) from exc
-    return {"class_names": {str(k): v for k, v in detector.class_names.items()}}
+    details = {"class_names": {str(k): v for k, v in detector.class_names.items()}}
+    if path.lower().endswith(".onnx"):
+        details.update(framework=Framework.ONNX, input_size=max(onnx_metadata(path)["image_size"]))
+    else:
+        details.update(framework=Framework.PYTORCH, input_size=image_size)
+    return details
 
 
 def inspect_uploaded_weights(*, weights, image_size: int) -> tuple[dict, str]:
@@ -72,6 +77,7 @@ def _model_save(
     sha256: str,
     class_names: dict,
     actor: AbstractBaseUser | None,
+    framework: str = Framework.PYTORCH,
 ) -> DetectorModel:
     """Store proven weights as a registered model (the only default when asked), with its audit row."""
     with transaction.atomic():
@@ -80,7 +86,7 @@ def _model_save(
         model = DetectorModel(
             name=name,
             version=version,
-            framework=Framework.PYTORCH,
+            framework=framework,
             input_size=input_size,
             is_default=is_default,
             description=description,
@@ -108,7 +114,8 @@ def detector_model_register(
             version=version,
             weights=File(handle),
             filename=Path(weights_path).name,
-            input_size=image_size,
+            input_size=details["input_size"],
+            framework=details["framework"],
             is_default=is_default,
             description=description,
             sha256=file_sha256(weights_path),
@@ -182,7 +189,8 @@ def detector_model_create(
             version=version,
             weights=weights,
             filename=os.path.basename(weights.name or "weights.pt"),
-            input_size=input_size,
+            input_size=details["input_size"],
+            framework=details["framework"],
             is_default=is_default,
             description=description,
             sha256=sha256,

@@ -33,7 +33,7 @@ from accounts.models import ApiKey
 from accounts.services.api_keys import api_key_create
 from notifications.models import WebhookEndpoint
 from notifications.routing import websocket_urlpatterns
-from processing.models import DetectorModel, Evaluation
+from processing.models import DetectorModel, Evaluation, ModelInstall
 from tests.api.factories import AccountProfileFactory
 from tests.event_loops import run_in_own_loop
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory
@@ -95,6 +95,9 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("api/v1/jobs/<uuid:job_id>/evaluation/", "POST"):              (401, 403, 202, 202, 404, 202, 401, 401),
     ("api/v1/models/", "GET"):                                      (401, 200, 200, 200, 200, 200, 401, 401),
     ("api/v1/models/", "POST"):                                     (401, 403, 403, 403, 403, 400, 401, 401),
+    ("api/v1/models/catalog/", "GET"):                              (401, 200, 200, 200, 200, 200, 401, 401),
+    ("api/v1/models/install/", "POST"):                             (401, 403, 403, 403, 403, 400, 401, 401),
+    ("api/v1/models/installs/<int:install_id>/", "GET"):            (401, 404, 404, 404, 404, 200, 401, 401),
     ("api/v1/models/<int:model_id>/", "GET"):                       (401, 200, 200, 200, 200, 200, 401, 401),
     ("api/v1/models/<int:model_id>/", "PATCH"):                     (401, 403, 403, 403, 403, 200, 401, 401),
     ("api/v1/uploads/", "POST"):                                    (401, 403, 201, 201, 201, 201, 401, 401),
@@ -140,6 +143,7 @@ def request_body(route: str, method: str, world: dict) -> dict:
             "content_type": "application/json",
         },
         ("api/v1/models/", "POST"): {"data": {}},
+        ("api/v1/models/install/", "POST"): {"data": {}, "content_type": "application/json"},
         ("api/v1/models/<int:model_id>/", "PATCH"): {
             "data": {"description": "reviewed"},
             "content_type": "application/json",
@@ -220,7 +224,8 @@ def world(db, settings, small_video_bytes):
     owner = UserFactory()
     viewer = AccountProfileFactory(role="viewer").user
     model = DetectorModel.objects.create(name="matrix-model", weights="detectors/none.pt")
-    shared = {"model_id": model.pk, "export_format": "coco"}
+    install = ModelInstall.objects.create(source="yolo11n", catalog_name="yolo11n")
+    shared = {"model_id": model.pk, "install_id": install.pk, "export_format": "coco"}
     revoked, revoked_secret = api_key_create(user=owner, name="revoked")
     ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
     expired, expired_secret = api_key_create(user=owner, name="expired")

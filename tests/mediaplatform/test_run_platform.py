@@ -82,6 +82,7 @@ def run_platform(checkout: Path, **extra_env: str) -> subprocess.CompletedProces
         "PLATFORM_USER": PLATFORM_USER,
         "MEDIA_ROOT": str(checkout / "var" / "media"),
         "YOLO_CONFIG_DIR": str(checkout / "var" / "ultralytics"),
+        "FIRST_MODEL": "none",  # the first start's model download has its own test (tests/test_run_first_model.py)
         **extra_env,
     }
     return subprocess.run(

@@ -177,12 +177,20 @@ def test_ultralytics_rereading_a_training_checkpoint_refuses_such_weights_unrun(
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("suffix", [".onnx", ".pkl", ""])
+@pytest.mark.parametrize("suffix", [".pkl", ""])
 def test_files_other_than_pytorch_weights_are_refused(tmp_path, suffix):
     path = tmp_path / f"detector{suffix}"
     shutil.copy(DEFAULT_WEIGHTS, path)
 
     with pytest.raises(WeightsRefused, match=r"Only PyTorch weights \(\.pt\)"):
+        yolo_load(path)
+
+
+def test_a_checkpoint_named_onnx_is_read_as_onnx_only_and_refused(tmp_path):
+    path = tmp_path / "detector.onnx"
+    shutil.copy(DEFAULT_WEIGHTS, path)
+
+    with pytest.raises(WeightsRefused, match="not an ONNX model"):
         yolo_load(path)
 
 
