@@ -77,27 +77,3 @@ def catalog_with_installed() -> list[dict]:
 
     installed = set(DetectorModel.objects.filter(name__in=CATALOG).values_list("name", flat=True))
     return [{**entry, "installed": entry["name"] in installed} for entry in catalog_list()]
-
-
-DEMO_CLASS_NAMES = ("box", "disc", "triangle", "ring", "cross")
-INSTALL_COMMAND = "python manage.py install_model yolo11n --default"
-
-
-def model_is_demo(class_names) -> bool:
-    """Whether a model (its class names: a registered model's dict, or a list) is the bundled synthetic-shapes
-    model, or has no trained classes at all: what a page's demo notice goes by."""
-    names = set(class_names.values() if isinstance(class_names, dict) else class_names or ())
-    return not names or names <= set(DEMO_CLASS_NAMES)
-
-
-def demo_model_notice() -> str | None:
-    """The plain notice pages show while the default model is the demo model; None once a real model is."""
-    from processing.services.registry import detector_model_default
-
-    model = detector_model_default()
-    if model is not None and not model_is_demo(model.class_names):
-        return None
-    return (
-        f"Demo model: finds synthetic shapes only ({', '.join(DEMO_CLASS_NAMES)}). "
-        f"Install a real model: {INSTALL_COMMAND}"
-    )

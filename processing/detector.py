@@ -225,14 +225,25 @@ class Detector:
 
     # -- batched detection -----------------------------------------------------
 
-    def detect(self, images: list[np.ndarray], geometry: InputGeometry) -> list[FrameDetections]:
-        """Detect objects in frames already scaled to `geometry` (RGB, uint8)."""
+    def detect(
+        self,
+        images: list[np.ndarray],
+        geometry: InputGeometry,
+        *,
+        confidence: float | None = None,
+        class_ids: list[int] | None = None,
+    ) -> list[FrameDetections]:
+        """Detect objects in frames already scaled to `geometry` (RGB, uint8).
+
+        A run's own `confidence` and `class_ids` (None: the model's threshold, every class) are applied in
+        non-maximum suppression, so one loaded model serves runs with different options.
+        """
         if not images:
             return []
         try:
             batch = self._pad_batch(images, geometry)
             raw = self._forward_onnx(batch, geometry) if self.backend == "onnx" else self._forward_torch(batch)
-            return self._postprocess(raw, geometry)
+            return self._postprocess(raw, geometry, confidence=confidence, class_ids=class_ids)
         except (MemoryError, DetectorUnavailable):
             raise
         except Exception as exc:
@@ -300,12 +311,15 @@ class Detector:
         padded[:, : batch.shape[1], : batch.shape[2]] = batch
         return padded
 
-    def _postprocess(self, raw, geometry: InputGeometry) -> list[FrameDetections]:
+    def _postprocess(
+        self, raw, geometry: InputGeometry, *, confidence: float | None, class_ids: list[int] | None
+    ) -> list[FrameDetections]:
         from ultralytics.utils.nms import non_max_suppression
 
         kept = non_max_suppression(
             raw.float(),
-            conf_thres=self.config.confidence,
+            conf_thres=self.config.confidence if confidence is None else confidence,
+            classes=class_ids,
             iou_thres=self.config.iou_threshold,
             max_det=self.config.max_detections,
             nc=self.class_count,
@@ -334,7 +348,14 @@ class Detector:
             for tracker in predictor.trackers:
                 tracker.reset()
 
-    def track(self, image: np.ndarray, geometry: InputGeometry) -> FrameDetections:
+    def track(
+        self,
+        image: np.ndarray,
+        geometry: InputGeometry,
+        *,
+        confidence: float | None = None,
+        class_ids: list[int] | None = None,
+    ) -> FrameDetections:
         """Detect and follow objects in one scaled RGB frame with ByteTrack; frames must come in order."""
         try:
             result = self.yolo.track(
@@ -342,7 +363,8 @@ class Detector:
                 persist=True,
                 tracker=settings.DETECTOR_TRACKER,
                 imgsz=max(geometry.input_width, geometry.input_height),
-                conf=self.config.confidence,
+                conf=self.config.confidence if confidence is None else confidence,
+                classes=class_ids,
                 iou=self.config.iou_threshold,
                 max_det=self.config.max_detections,
                 device=self.device,

@@ -146,6 +146,12 @@ class ProcessingJob(models.Model):
     end_frame = models.PositiveIntegerField(null=True, blank=True, help_text="Last frame index, inclusive")
     max_fps = models.FloatField(null=True, blank=True, help_text="Sample at most this many frames per second")
     track = models.BooleanField(default=False, help_text="Follow objects across frames with ByteTrack")
+    classes = models.JSONField(
+        default=list, blank=True, help_text="Class names kept, sorted; empty: every class the model knows"
+    )
+    confidence = models.FloatField(
+        null=True, blank=True, help_text="Lowest confidence kept (the model's default unless asked)"
+    )
     batch_size = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: chosen by device")
     config = models.JSONField(default=dict, blank=True, help_text="Inference settings used for this run")
     is_ground_truth = models.BooleanField(default=False)

@@ -110,6 +110,8 @@ JOB_SUMMARY_COLUMNS = (
     ("end_frame", "end_frame", None),
     ("max_fps", "max_fps", None),
     ("track", "track", None),
+    ("classes", "classes", None),
+    ("confidence", "confidence", None),
     ("is_ground_truth", "is_ground_truth", None),
     ("current_stage", "current_stage", None),
     ("stages", None, None),  # filled from the nested stage rows

@@ -14,25 +14,15 @@ from processing.models import (
 )
 from processing.selectors import video_latest_job
 from videos.models import Video
-from videos.serializers import StateTransitionSerializer, VideoListSerializer
+from videos.serializers import (
+    RunOptionsSerializer,
+    StateTransitionSerializer,
+    VideoListSerializer,
+)
 
 
-class JobCreateSerializer(serializers.Serializer):
-    model = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, help_text="A registered model's name"
-    )
-    frame_step = column_integer_field(ProcessingJob, "frame_step", min_value=1, max_value=10_000, default=1)
-    start_frame = column_integer_field(ProcessingJob, "start_frame", required=False, default=0)
-    end_frame = column_integer_field(ProcessingJob, "end_frame", required=False, allow_null=True, default=None)
-    max_fps = serializers.FloatField(min_value=0.01, max_value=1000, required=False, allow_null=True, default=None)
-    track = serializers.BooleanField(required=False, default=False)
-
-    def validate(self, attrs):
-        if attrs.get("end_frame") is not None and attrs["end_frame"] < attrs.get("start_frame", 0):
-            raise serializers.ValidationError({"end_frame": "end_frame must not come before start_frame."})
-        if attrs.get("model") and not DetectorModel.objects.filter(name=attrs["model"]).exists():
-            raise serializers.ValidationError({"model": f"No registered model is called {attrs['model']!r}."})
-        return attrs
+class JobCreateSerializer(RunOptionsSerializer):
+    """Another run's options (`RunOptionsSerializer`)."""
 
 
 class ReferenceSummarySerializer(serializers.Serializer):
@@ -78,6 +68,8 @@ class JobSummarySerializer(serializers.ModelSerializer):
             "end_frame",
             "max_fps",
             "track",
+            "classes",
+            "confidence",
             "is_ground_truth",
             "current_stage",
             "stages",

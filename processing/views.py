@@ -39,13 +39,14 @@ from processing.serializers_install import (
 )
 from processing.services.evaluation import evaluation_request
 from processing.services.jobs import (
-    JobOptions,
     job_create_for_video,
     job_mark_ground_truth,
+    job_options_parse,
 )
 from processing.services.model_install import model_install_enqueue, model_install_request
 from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
 from processing.services.registry import detector_model_create, detector_model_update
+from videos.serializers import run_options_from_data
 from videos.views import video_for_request
 
 
@@ -80,17 +81,9 @@ class VideoJobListCreateView(generics.ListAPIView):
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
     def post(self, request, video_id):
         video = video_for_request(request, video_id)
-        serializer = JobCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        options = JobOptions(
-            frame_step=data["frame_step"],
-            start_frame=data["start_frame"],
-            end_frame=data["end_frame"],
-            max_fps=data["max_fps"],
-            track=data["track"],
-            model_name=data.get("model") or None,
-        )
+        # The serializer bounds each value by its column; the run engine checks them against the model.
+        JobCreateSerializer(data=request.data).is_valid(raise_exception=True)
+        options = job_options_parse(run_options_from_data(request.data))
         job = job_create_for_video(video_id=video.pk, options=options, actor=request.user)
         return Response(JobSerializer(_job_or_404(request, job.pk)).data, status=status.HTTP_201_CREATED)
 

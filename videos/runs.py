@@ -6,6 +6,7 @@ latest again), it calls the `VideoRuns` registered here; the processing app regi
 implementation when Django starts (`ProcessingConfig.ready`).
 """
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,6 +15,13 @@ from videos.models import Video
 
 
 class VideoRuns(Protocol):
+    def options_check(self, *, options: Mapping[str, Any]) -> None:
+        """Refuse (a ServiceError naming the field) run options a first run could not be made with.
+
+        Options are plain names and values (`model`, `classes`, `confidence`, `frame_step`, `start_frame`,
+        `end_frame`, `max_fps`, `track`), checked before the upload is stored so a bad one stores nothing.
+        """
+
     def start_first(self, *, video: Video, options: Any, actor: AbstractBaseUser | None, enqueue: bool) -> None:
         """Create the video's first run (queued once the transaction commits, when `enqueue`)."""
 

@@ -5,14 +5,61 @@ from rest_framework import serializers
 
 from videos.models import Video, VideoStateTransition
 
+RUN_OPTION_NAMES = ("model", "classes", "confidence", "frame_step", "start_frame", "end_frame", "max_fps", "track")
 
-class VideoCreateSerializer(serializers.Serializer):
-    """A new video: a multipart `file`, or a `source_url` the server fetches (http/https, public hosts)."""
+
+def run_options_from_data(data) -> dict:
+    """The run options a request names, as plain values for the run engine (`videos.runs`), which checks them.
+
+    A form may repeat `classes` or send it comma-separated; JSON sends a list.
+    """
+    options = {}
+    if not hasattr(data, "keys"):
+        return options
+    for name in RUN_OPTION_NAMES:
+        if name not in data:
+            continue
+        if name == "classes" and hasattr(data, "getlist"):
+            values = data.getlist(name)
+            options[name] = values[0] if len(values) == 1 else values
+        else:
+            options[name] = data[name]
+    return options
+
+
+class RunOptionsSerializer(serializers.Serializer):
+    """Documents a run's options; the run engine checks them against the chosen model and names a bad field."""
+
+    model = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="A registered model's name; default the default"
+    )
+    classes = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=1000,
+        help_text="Class names to keep (a list, or comma-separated in a form); empty: every class",
+    )
+    confidence = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0.000001,
+        max_value=1,
+        help_text="Lowest confidence kept, above 0 and at most 1; default the model's",
+    )
+    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
+    start_frame = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
+    end_frame = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False, allow_null=True)
+    max_fps = serializers.FloatField(min_value=0.01, max_value=1000, required=False, allow_null=True)
+    track = serializers.BooleanField(required=False, help_text="Follow objects across frames")
+
+
+class VideoCreateSerializer(RunOptionsSerializer):
+    """A new video: a multipart `file`, or a `source_url` the server fetches (http/https, public hosts), with
+    the options of its first run."""
 
     file = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
     source_url = serializers.CharField(required=False, max_length=2000, help_text="http(s) URL of a video to fetch")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
 
 
 class StateTransitionSerializer(serializers.ModelSerializer):

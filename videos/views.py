@@ -23,6 +23,7 @@ from videos.serializers import (
     StatsSerializer,
     VideoCreateSerializer,
     VideoListSerializer,
+    run_options_from_data,
 )
 from videos.services.creation import video_create
 from videos.services.deletion import video_soft_delete
@@ -84,19 +85,22 @@ class VideoListCreateView(generics.ListAPIView):
         data = create.validated_data
         if "file" in data and data.get("source_url"):
             raise ApiError(status_code=400, code="invalid", message="Send either a file or a source_url, not both.")
+        # Checked before anything is fetched or stored: a bad option leaves no video behind.
+        options = run_options_from_data(request.data)
+        video_runs().options_check(options=options)
         if data.get("source_url"):
             video = video_import_from_url(
                 owner=request.user,
                 source_url=data["source_url"],
                 title=data.get("title", ""),
-                frame_step=data.get("frame_step"),
+                job_options=options or None,
             )
         elif "file" in data:
             video = video_create(
                 owner=request.user,
                 uploaded_file=data["file"],
                 title=data.get("title", ""),
-                frame_step=data.get("frame_step"),
+                job_options=options or None,
             )
         else:
             raise ApiError(

@@ -1,6 +1,6 @@
 """Resumable chunked uploads (README, "Resumable uploads"): POST to open, HEAD for the offset, PATCH to append.
 
-POST   /api/v1/uploads/        {"filename", "size", "title"?, "frame_step"?}  (or Upload-Length header)
+POST   /api/v1/uploads/        {"filename", "size", "title"?, run options?}  (or Upload-Length header)
                                -> 201 {"id", "offset": 0, "size", "url"}, Location, Upload-Offset: 0
 HEAD   /api/v1/uploads/<id>/   -> 200, Upload-Offset, Upload-Length
 GET    /api/v1/uploads/<id>/   -> 200 {"id", "offset", "size", "filename"}
@@ -25,6 +25,8 @@ from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
+from videos.runs import video_runs
+from videos.serializers import RunOptionsSerializer, run_options_from_data
 from videos.services.chunked_upload import (
     chunked_upload_append,
     chunked_upload_cancel,
@@ -50,11 +52,12 @@ class OctetStreamChunkParser(ChunkParser):
     media_type = "application/octet-stream"
 
 
-class UploadStartSerializer(serializers.Serializer):
+class UploadStartSerializer(RunOptionsSerializer):
+    """A resumable upload's file, with the options of the video's first run."""
+
     filename = serializers.CharField(max_length=1000)
     size = serializers.IntegerField(min_value=1, required=False, help_text="Bytes; or the Upload-Length header")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    frame_step = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
 
 
 class UploadSessionSerializer(serializers.Serializer):
@@ -95,12 +98,15 @@ class UploadListView(APIView):
         size = data.get("size") or _header_int(request, "Upload-Length")
         if not size:
             raise ApiError(status_code=400, code="invalid", message="Give the file's size: size or Upload-Length.")
+        # Checked now, not when the last byte is in: a bad option is refused before any byte is sent.
+        options = run_options_from_data(request.data)
+        video_runs().options_check(options=options)
         session = chunked_upload_start(
             owner=request.user,
             filename=data["filename"],
             size=size,
             title=data.get("title", ""),
-            frame_step=data.get("frame_step"),
+            run_options=options,
         )
         body = _body(session, request)
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"], "Upload-Offset": "0"})

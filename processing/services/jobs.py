@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
 from processing.models import DetectorModel, JobStatus, ProcessingJob
@@ -40,6 +41,8 @@ class JobOptions:
     track: bool = False
     batch_size: int | None = None
     model_name: str | None = None  # a registered DetectorModel's name; None: the default
+    classes: tuple[str, ...] = ()  # class names kept; empty: all of the model's
+    confidence: float | None = None  # lowest confidence kept; None: the model's default
 
     def __post_init__(self):
         if self.frame_step < 1:
@@ -48,6 +51,134 @@ class JobOptions:
             raise ValueError("end_frame must not come before start_frame")
         if self.max_fps is not None and self.max_fps <= 0:
             raise ValueError("max_fps must be positive")
+        if self.confidence is not None and not 0 < self.confidence <= 1:
+            raise ValueError("confidence must be above 0 and at most 1")
+
+
+class RunOptionsRefused(ServiceError):
+    """Run options a run cannot be made with; `details` is keyed by the field at fault, as a form error is."""
+
+    default_code = "invalid"
+
+    def __init__(self, field: str, message: str, **details):
+        super().__init__(message, details={field: [message], **details})
+        self.field = field
+
+
+# The largest values the job's columns hold (PositiveIntegerField), so a bad request is a 400, never a 500.
+_MAX_FRAME = 2_147_483_647
+_MAX_CLASSES = 1000
+_MAX_CLASS_NAME = 200
+_FALSE, _TRUE = ("0", "false", "no", "off", ""), ("1", "true", "yes", "on")
+
+
+def _as_int(field: str, value, *, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise RunOptionsRefused(field, f"{field} must be a whole number.")
+    try:
+        number = value if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise RunOptionsRefused(field, f"{field} must be a whole number.") from None
+    if not low <= number <= high:
+        raise RunOptionsRefused(field, f"{field} must be between {low} and {high}.")
+    return number
+
+
+def _as_float(field: str, value) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number != number or number in (float("inf"), float("-inf")):
+        raise RunOptionsRefused(field, f"{field} must be a number.")
+    return number
+
+
+def _as_bool(field: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise RunOptionsRefused(field, f"{field} must be true or false.")
+
+
+def _as_classes(value) -> tuple[str, ...]:
+    # Multipart forms send one comma-separated value or the field repeated; JSON a list.
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        raise RunOptionsRefused("classes", "classes must be a list of class names.")
+    if len(items) > _MAX_CLASSES or not all(isinstance(item, str) for item in items):
+        raise RunOptionsRefused("classes", f"classes must be at most {_MAX_CLASSES} class names.")
+    names = {item.strip() for item in items if item.strip()}
+    if any(len(name) > _MAX_CLASS_NAME for name in names):
+        raise RunOptionsRefused("classes", f"A class name is at most {_MAX_CLASS_NAME} characters.")
+    return tuple(sorted(names))
+
+
+RUN_OPTION_NAMES = ("model", "classes", "confidence", "frame_step", "start_frame", "end_frame", "max_fps", "track")
+
+
+def job_options_parse(options: Mapping) -> JobOptions:
+    """Run options as a request names them (`RUN_OPTION_NAMES`; absent or None: the default), checked against
+    the chosen model. Raises RunOptionsRefused naming the field."""
+    unknown = sorted(set(options) - set(RUN_OPTION_NAMES) - {"model_name", "batch_size"})
+    if unknown:
+        raise RunOptionsRefused(unknown[0], f"Unknown run option {unknown[0]!r}.")
+    given = {key: value for key, value in options.items() if value is not None and value != ""}
+    frame_step = _as_int("frame_step", given.get("frame_step", settings.DEFAULT_FRAME_STEP), low=1, high=10_000)
+    start_frame = _as_int("start_frame", given.get("start_frame", 0), low=0, high=_MAX_FRAME)
+    end_frame = None
+    if "end_frame" in given:
+        end_frame = _as_int("end_frame", given["end_frame"], low=0, high=_MAX_FRAME)
+        if end_frame < start_frame:
+            raise RunOptionsRefused("end_frame", "end_frame must not come before start_frame.")
+    max_fps = None
+    if "max_fps" in given:
+        max_fps = _as_float("max_fps", given["max_fps"])
+        if not 0.01 <= max_fps <= 1000:
+            raise RunOptionsRefused("max_fps", "max_fps must be between 0.01 and 1000.")
+    confidence = None
+    if "confidence" in given:
+        confidence = _as_float("confidence", given["confidence"])
+        if not 0 < confidence <= 1:
+            raise RunOptionsRefused("confidence", "confidence must be above 0 and at most 1.")
+    track = _as_bool("track", given.get("track", False))
+    batch_size = given.get("batch_size")
+    if batch_size is not None:
+        batch_size = _as_int("batch_size", batch_size, low=1, high=1024)
+    model_name = given.get("model") or given.get("model_name")
+    if model_name is not None and (not isinstance(model_name, str) or len(model_name) > 100):
+        raise RunOptionsRefused("model", "model must be a registered model's name.")
+    try:
+        model = _detector_model(model_name)
+    except ValueError as exc:
+        raise RunOptionsRefused("model", f"model: {exc}.") from None
+    classes = _as_classes(given.get("classes", ()))
+    known = set(model.class_names.values()) if model is not None and model.class_names else None
+    if classes and known is not None and not set(classes) <= known:
+        missing = [name for name in classes if name not in known]
+        raise RunOptionsRefused(
+            "classes",
+            f"classes: {model.name} does not know {', '.join(missing)}.",
+            unknown_classes=missing,
+        )
+    return JobOptions(
+        frame_step=frame_step,
+        start_frame=start_frame,
+        end_frame=end_frame,
+        max_fps=max_fps,
+        track=track,
+        batch_size=batch_size,
+        model_name=model_name,
+        classes=classes,
+        confidence=confidence,
+    )
 
 
 def _detector_model(name: str | None) -> DetectorModel | None:
@@ -70,6 +201,7 @@ def job_create(
     options = options or JobOptions(frame_step=settings.DEFAULT_FRAME_STEP)
     model = _detector_model(options.model_name)
     detector = detector_config_for(model)
+    confidence = options.confidence if options.confidence is not None else detector.confidence
     job = ProcessingJob.objects.create(
         video=video,
         detector_model=model,
@@ -80,11 +212,13 @@ def job_create(
         max_fps=options.max_fps,
         track=options.track,
         batch_size=options.batch_size,
+        classes=sorted(set(options.classes)),
+        confidence=confidence,
         config={
             "weights_sha256": model.sha256 if model else "",
             "architecture": "" if model else detector.architecture,
             "image_size": detector.image_size,
-            "confidence": detector.confidence,
+            "confidence": confidence,
             "iou_threshold": detector.iou_threshold,
             "max_detections": detector.max_detections,
         },
@@ -102,7 +236,9 @@ def job_create(
 
 
 def _set_options(options: JobOptions) -> dict:
-    return {key: value for key, value in asdict(options).items() if value is not None}
+    values = {key: value for key, value in asdict(options).items() if value is not None}
+    values["classes"] = list(options.classes)
+    return values
 
 
 def job_enqueue(*, job_id, countdown: float | None = None) -> None:
@@ -199,9 +335,12 @@ class ProcessingVideoRuns:
     def video_detail(self, *, user: AbstractBaseUser, video_id) -> dict | None:
         return video_detail_for_user(user=user, video_id=video_id)
 
+    def options_check(self, *, options: Mapping) -> None:
+        job_options_parse(options)
+
     def start_first(self, *, video: Video, options, actor: AbstractBaseUser | None, enqueue: bool) -> None:
         if isinstance(options, Mapping):
-            options = JobOptions(**options)
+            options = job_options_parse(options)
         options = options or JobOptions(frame_step=settings.DEFAULT_FRAME_STEP)
         job_create(video=video, options=options, actor=actor, enqueue=enqueue)
 

@@ -310,10 +310,20 @@ class JobRunner:
 
     def _process_batch(self, frames: list[SampledFrame], detector: Detector, geometry: InputGeometry) -> None:
         self._raise_if_cancelled()
+        # The run's own threshold and classes; runs made before they were stored keep the model's.
+        confidence = self.job.confidence
+        class_ids = None
+        if self.job.classes:
+            wanted = set(self.job.classes)
+            class_ids = [class_id for class_id, name in detector.class_names.items() if name in wanted]
         if self.job.track:
-            results = [detector.track(frame.image, geometry) for frame in frames]
+            results = [
+                detector.track(frame.image, geometry, confidence=confidence, class_ids=class_ids) for frame in frames
+            ]
         else:
-            results = detector.detect([frame.image for frame in frames], geometry)
+            results = detector.detect(
+                [frame.image for frame in frames], geometry, confidence=confidence, class_ids=class_ids
+            )
         next_index = frames[-1].index + self.sampling.step
         with transaction.atomic():
             written = detections_store(

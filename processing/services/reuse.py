@@ -5,7 +5,7 @@ from django.db import connection
 from mediaplatform.sql import sql_column, sql_table
 from processing.models import Detection, JobStatus, ProcessingJob
 
-_SAME_RUN_FIELDS = ("model_name", "frame_step", "start_frame", "end_frame", "max_fps", "track")
+_SAME_RUN_FIELDS = ("model_name", "frame_step", "start_frame", "end_frame", "max_fps", "track", "classes", "confidence")
 
 
 def reusable_job_find(*, job: ProcessingJob) -> ProcessingJob | None:

@@ -124,6 +124,12 @@
     showMessage(message, text, isError);
   }
 
+  // The run options' fieldset (static/js/run_options.js) gives them as the API names them.
+  function runOptions() {
+    const fieldset = document.getElementById("upload-run-options");
+    return fieldset && fieldset.runOptions ? fieldset.runOptions() : {};
+  }
+
   function showUploadProgress(fraction) {
     progress.hidden = false;
     showProgress(progress, 100 * fraction);
@@ -135,6 +141,8 @@
     const row = rowFor(payload.id, payload.title);
     if (!lastSeq.has(payload.id)) setState(row, payload.state, payload.current_stage);
     form.reset();
+    // The class checkboxes follow the model select, which the reset put back on the default.
+    form.querySelectorAll("[data-role=model]").forEach((select) => select.dispatchEvent(new Event("change")));
     dropZone.querySelector(".picked").textContent = "";
     scheduleStats(500);
   }
@@ -192,7 +200,6 @@
   async function uploadChunked(file) {
     const chunkSize = Number(form.dataset.chunkSize) || 4 * KIB * KIB;
     const title = document.getElementById("upload-title").value;
-    const frameStep = Number(document.getElementById("upload-step").value) || 1;
     let url = localStorage.getItem(storeKey(file));
     let offset = 0;
     showUploadProgress(0);
@@ -202,7 +209,7 @@
     }
     if (!url) {
       const { status, payload } = await requestJson("POST", "/api/v1/uploads/", {
-        filename: file.name, size: file.size, title, frame_step: frameStep,
+        filename: file.name, size: file.size, title, ...runOptions(),
       });
       if (status !== 201) return failed(status, payload);
       url = new URL(payload.url).pathname;
@@ -251,7 +258,7 @@
     requestJson("POST", "/api/v1/videos/", {
       source_url: sourceUrl,
       title: document.getElementById("upload-title").value,
-      frame_step: Number(document.getElementById("upload-step").value) || 1,
+      ...runOptions(),
     })
       .then(({ status, payload }) => (status === 201 ? created(payload) : failed(status, payload)))
       .catch(() => failed(0, null, "The server could not be reached; please try again."));

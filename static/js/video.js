@@ -85,6 +85,8 @@
         renderClassFilter();
         renderChart();
         draw();
+        root.dataset.drawnJob = drawnJobId || "";
+        root.dispatchEvent(new CustomEvent("run:drawn", { detail: { jobId: drawnJobId } }));
       })
       .catch((error) => {
         const note = classFilter.querySelector(".small");
@@ -413,8 +415,19 @@
         renderExports(job);
       }
       if (errors.ok) renderErrors(errors.payload.results || []);
+      if (jobs.ok) root.dispatchEvent(new CustomEvent("runs:listed", { detail: { jobs: jobs.payload.results || [] } }));
     });
   }
+
+  // "Another run" takes the options chosen in its fieldset (static/js/run_options.js).
+  function anotherRunOptions() {
+    const fieldset = document.getElementById("another-run-options");
+    return fieldset && fieldset.runOptions ? fieldset.runOptions() : {};
+  }
+
+  // The run list (static/js/run_list.js) asks for a run's boxes; it hears which run is drawn and when the
+  // runs may have changed.
+  root.addEventListener("run:show", (event) => loadDetections(event.detail.jobId));
 
   document.querySelectorAll("[data-action]").forEach((button) => {
     button.addEventListener("click", () => {
@@ -423,7 +436,7 @@
       if (action === "cancel" && !window.confirm("Cancel the processing of this video?")) return;
       button.disabled = true;
       showMessage(actionMessage, "Working…");
-      requestJson("POST", url, {}).then(({ ok, status, payload }) => {
+      requestJson("POST", url, action === "run" ? anotherRunOptions() : {}).then(({ ok, status, payload }) => {
         if (ok) {
           showMessage(actionMessage, {
             retry: "Retry queued.", cancel: "Cancelled.", archive: "Archived.", run: "Another run queued.",

@@ -204,8 +204,8 @@ def test_an_imported_reference_is_never_the_videos_latest_run_or_its_result(api_
 def test_the_admin_and_the_services_take_the_same_latest_run_as_the_api(api_client, video, run):
     from django.contrib import admin
 
-    from processing.services.jobs import _latest_job_id
     from processing.admin import VideoWithRunsAdmin
+    from processing.services.jobs import _latest_job_id
     from videos.models import Video
 
     JobStage.objects.create(job=run, stage="inference", status="completed", progress_percentage=100)

@@ -246,21 +246,6 @@ def test_progress_is_pushed_to_the_sockets_that_follow_every_video(assets):
     assert done == sorted(done) and done[-1] == events[-1]["bytes_total"]
 
 
-def test_the_demo_notice_shows_until_a_real_model_is_the_default(assets, settings):
-    from processing.catalog import demo_model_notice
-
-    assert demo_model_notice() == (
-        "Demo model: finds synthetic shapes only (box, disc, triangle, ring, cross). "
-        "Install a real model: python manage.py install_model yolo11n --default"
-    )
-    # The bundled weights stand in for yolo11n on the test server, so swap in 80 real class names once installed.
-    install = model_install_run(install_id=model_install_request(actor=None, source="yolo11n", make_default=True).pk)
-    DetectorModel.objects.filter(pk=install.detector_model_id).update(
-        class_names={str(index): name for index, name in enumerate(COCO_CLASS_NAMES)}
-    )
-    assert demo_model_notice() is None
-
-
 def test_the_celery_task_runs_the_install_and_records_a_refusal_without_raising(settings):
     from processing.tasks import install_model
 

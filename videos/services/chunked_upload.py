@@ -75,6 +75,8 @@ class UploadSession:
     title: str = ""
     frame_step: int | None = None
     created_at: float = field(default_factory=time.time)
+    # The first run's options as the request named them (`videos.runs`); checked when the session opened.
+    run_options: dict = field(default_factory=dict)
     offset: int = 0  # not stored: the size of `data` on disk
 
     def to_json(self) -> str:
@@ -155,7 +157,13 @@ def _admit_session(*, owner: AbstractBaseUser, size: int) -> None:
 
 
 def chunked_upload_start(
-    *, owner: AbstractBaseUser, filename: str, size: int, title: str = "", frame_step: int | None = None
+    *,
+    owner: AbstractBaseUser,
+    filename: str,
+    size: int,
+    title: str = "",
+    frame_step: int | None = None,
+    run_options: dict | None = None,
 ) -> UploadSession:
     """Open a session for `size` bytes; nothing is stored but the session folder."""
     if size <= 0:
@@ -178,6 +186,7 @@ def chunked_upload_start(
             size=size,
             title=(title or "")[:255],
             frame_step=frame_step,
+            run_options=dict(run_options or {}),
         )
         folder = _folder(session.id)
         folder.mkdir(parents=True)
@@ -310,7 +319,11 @@ def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession) ->
         uploaded.sha256 = digest.hexdigest()
         try:
             video = video_create(
-                owner=owner, uploaded_file=uploaded, title=session.title, frame_step=session.frame_step
+                owner=owner,
+                uploaded_file=uploaded,
+                title=session.title,
+                frame_step=session.frame_step,
+                job_options=session.run_options or None,
             )
         except VideoRejected as exc:
             if exc.retry_after is None:

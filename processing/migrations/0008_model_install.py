@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('processing', '0006_job_origin'),
+        ('processing', '0007_job_run_options'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
