@@ -1,3 +1,4 @@
+import os
 import shutil
 import time
 from pathlib import Path
@@ -101,7 +102,24 @@ def video_path(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def live_server_process(django_db_setup, django_db_blocker):
+def release_assets(tmp_path_factory):
+    """Catalog weights on a local server, for the platform processes this suite starts: no test reaches the internet.
+
+    yolo11n is served as an untrained network of that architecture: not the demo model, so installing it as
+    the default ends the demo notice.
+    """
+    from processing.weights_loading import yolo_load
+    from tests.release_assets import AssetServer
+
+    weights = tmp_path_factory.mktemp("release") / "yolo11n.pt"
+    yolo_load("yolo11n.yaml").save(str(weights))
+    with AssetServer({"yolo11n.pt": weights.read_bytes()}) as server:
+        os.environ["MODEL_DOWNLOAD_BASE_URL"] = server.base_url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_server_process(django_db_setup, django_db_blocker, release_assets):
     """The web front (nginx, gunicorn, Daphne) serving HTTP and websockets against the test database."""
     with django_db_blocker.unblock():
         process, port = live.start_web()
@@ -110,7 +128,7 @@ def live_server_process(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="session")
-def live_worker_process(django_db_setup, django_db_blocker):
+def live_worker_process(django_db_setup, django_db_blocker, release_assets):
     """A Celery worker process consuming the default and inference queues of the test broker."""
     with django_db_blocker.unblock():
         process = live.start_celery_worker()
