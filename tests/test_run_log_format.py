@@ -11,13 +11,13 @@ import pty
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.run_platform_checkout import SCRIPT, stand_in_checkout
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = REPOSITORY_ROOT / "scripts" / "run_platform.sh"
 
 # Records the LOG_FORMAT of each start; the web front's stand-in exits once all four platform processes have
 # started (the script then stops the others), which the others wait for.
@@ -36,18 +36,7 @@ exec sleep 600
 @pytest.fixture
 def checkout():
     """A folder the platform's unprivileged user may enter (pytest's own are root's alone), with stand-ins."""
-    folder = Path(tempfile.mkdtemp(prefix="mp-run-log-format-"))
-    folder.chmod(0o755)
-    record = folder / "record" / "starts.txt"
-    record.parent.mkdir(mode=0o777)
-    record.parent.chmod(0o777)
-    bin_dir = folder / "venv" / "bin"
-    bin_dir.mkdir(parents=True)
-    for directory in (folder / "venv", bin_dir):
-        directory.chmod(0o755)
-    for name in ("python", "celery"):
-        (bin_dir / name).write_text(STAND_IN.format(name=name, record=record))
-        (bin_dir / name).chmod(0o755)
+    folder = stand_in_checkout(prefix="mp-run-log-format-", stand_in=STAND_IN)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

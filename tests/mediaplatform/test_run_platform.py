@@ -9,12 +9,12 @@ import pwd
 import shutil
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "run_platform.sh"
+from tests.run_platform_checkout import SCRIPT, stand_in_checkout
+
 PLATFORM_USER = "nobody"
 
 
@@ -56,18 +56,7 @@ exec sleep 600
 @pytest.fixture
 def checkout():
     """A folder the unprivileged user may enter (pytest's own are root's alone), with stand-in executables."""
-    folder = Path(tempfile.mkdtemp(prefix="mp-run-platform-"))
-    folder.chmod(0o755)
-    record = folder / "record" / "starts.txt"
-    record.parent.mkdir(mode=0o777)
-    record.parent.chmod(0o777)
-    bin_dir = folder / "venv" / "bin"
-    bin_dir.mkdir(parents=True)
-    for directory in (folder / "venv", bin_dir):
-        directory.chmod(0o755)
-    for name in ("python", "celery"):
-        (bin_dir / name).write_text(STAND_IN.format(name=name, record=record))
-        (bin_dir / name).chmod(0o755)
+    folder = stand_in_checkout(prefix="mp-run-platform-", stand_in=STAND_IN)
     (folder / "var" / "log").mkdir(parents=True)
     (folder / "var" / "log" / "access.log").write_text("GET /ws/videos/?token=secret\n")
     (folder / "var" / "log" / "access.log").chmod(0o644)
