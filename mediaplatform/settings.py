@@ -254,7 +254,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
+# Runs carry a priority (processing.models.BROKER_PRIORITIES): kombu's Redis transport keeps one list per step
+# and a worker pops the lowest step first, so an urgent run waiting behind normal ones starts next.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600),
+    "priority_steps": [0, 3, 6, 9],
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"processing.tasks.process_video": {"queue": "inference"}}

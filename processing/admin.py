@@ -4,7 +4,15 @@ from django.utils.html import format_html, format_html_join
 
 from audit.admin_mixins import AuditedAdminMixin
 from processing.catalog import CATALOG, SPEED_MEASURED_ON, catalog_with_installed
-from processing.models import DetectorModel, Evaluation, JobStage, ModelInstall, ProcessingErrorLog, ProcessingJob
+from processing.models import (
+    DetectorModel,
+    Evaluation,
+    JobPriority,
+    JobStage,
+    ModelInstall,
+    ProcessingErrorLog,
+    ProcessingJob,
+)
 from processing.selectors import video_latest_job
 from processing.services.model_install import InstallRefused, model_install_enqueue, model_install_request
 from processing.services.registry import InvalidWeights, detector_model_save_edited, inspect_uploaded_weights
@@ -48,6 +56,7 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "origin",
         "status",
         "model_name",
+        "priority",
         "current_stage",
         "progress_percentage",
         "processed_frames",
@@ -56,12 +65,12 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "is_ground_truth",
         "created_at",
     ]
-    list_filter = ["origin", "status", "current_stage", "model_name", "track", "is_ground_truth"]
+    list_filter = ["origin", "status", "priority", "current_stage", "model_name", "track", "is_ground_truth"]
     search_fields = ["id", "video__title", "celery_task_id"]
     list_select_related = ["video"]
     readonly_fields = [field.name for field in ProcessingJob._meta.fields]
     inlines = [JobStageInline, ErrorInline]
-    actions = ["retry_videos", "cancel_videos"]
+    actions = ["retry_videos", "cancel_videos", "make_urgent", "make_high", "make_normal", "make_low"]
 
     def has_add_permission(self, request):
         return False
@@ -82,6 +91,34 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.action(description="Cancel the videos of the selected runs", permissions=["change"])
     def cancel_videos(self, request, queryset):
         self._transition(request, queryset, "cancel")
+
+    def _set_priority(self, request, queryset, priority: str) -> None:
+        from processing.services.job_queue import job_set_priority
+
+        changed = 0
+        for job_id in queryset.values_list("pk", flat=True):
+            try:
+                job_set_priority(job_id=job_id, priority=priority, actor=request.user)
+                changed += 1
+            except ProcessingJob.DoesNotExist:
+                continue  # deleted meanwhile
+        self.message_user(request, f"{changed} run(s) now have {priority} priority; waiting ones moved in the queue.")
+
+    @admin.action(description="Priority: urgent (waiting runs start next)", permissions=["change"])
+    def make_urgent(self, request, queryset):
+        self._set_priority(request, queryset, JobPriority.URGENT)
+
+    @admin.action(description="Priority: high", permissions=["change"])
+    def make_high(self, request, queryset):
+        self._set_priority(request, queryset, JobPriority.HIGH)
+
+    @admin.action(description="Priority: normal", permissions=["change"])
+    def make_normal(self, request, queryset):
+        self._set_priority(request, queryset, JobPriority.NORMAL)
+
+    @admin.action(description="Priority: low", permissions=["change"])
+    def make_low(self, request, queryset):
+        self._set_priority(request, queryset, JobPriority.LOW)
 
 
 @admin.register(ProcessingErrorLog)

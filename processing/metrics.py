@@ -6,28 +6,74 @@ from django.db.models import Count, Sum
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from mediaplatform.metrics import METRIC_PREFIX
-from processing.models import JobStatus, ProcessingErrorLog, ProcessingJob
+from processing.models import BROKER_PRIORITIES, JobPriority, JobStatus, ProcessingErrorLog, ProcessingJob
 
 QUEUES = ("inference", "default")
+# kombu's Redis transport keeps a queue's messages of priority step N > 0 in a list named queue + sep + N.
+KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
 
 
-def queue_depths() -> dict[str, int]:
-    """Messages waiting in each Celery queue: the Redis list kombu keeps under the queue's name."""
+def queue_depths_by_priority() -> dict[tuple[str, str], int]:
+    """Messages waiting in each Celery queue per run priority (a message sent without one counts as urgent,
+    the step kombu serves first)."""
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
     try:
-        return {queue: client.llen(queue) for queue in QUEUES}
+        pipe = client.pipeline()
+        keys = [
+            (queue, priority, f"{queue}{KOMBU_PRIORITY_SEPARATOR}{step}" if step else queue)
+            for queue in QUEUES
+            for priority, step in BROKER_PRIORITIES.items()
+        ]
+        for _queue, _priority, key in keys:
+            pipe.llen(key)
+        return {
+            (queue, str(priority)): waiting
+            for (queue, priority, _key), waiting in zip(keys, pipe.execute(), strict=True)
+        }
     finally:
         client.close()
 
 
+def queue_depths() -> dict[str, int]:
+    """Messages waiting in each Celery queue, every priority together."""
+    totals = dict.fromkeys(QUEUES, 0)
+    for (queue, _priority), waiting in queue_depths_by_priority().items():
+        totals[queue] += waiting
+    return totals
+
+
 class ProcessingCollector:
     def collect(self):
+        by_priority = queue_depths_by_priority()
         depth = GaugeMetricFamily(
             f"{METRIC_PREFIX}queue_depth", "Tasks waiting in each Celery queue.", labels=["queue"]
         )
-        for queue, waiting in queue_depths().items():
+        totals = dict.fromkeys(QUEUES, 0)
+        for (queue, _priority), waiting in by_priority.items():
+            totals[queue] += waiting
+        for queue, waiting in totals.items():
             depth.add_metric([queue], float(waiting))
         yield depth
+        depth_per_priority = GaugeMetricFamily(
+            f"{METRIC_PREFIX}queue_depth_by_priority",
+            "Tasks waiting in each Celery queue, per run priority.",
+            labels=["queue", "priority"],
+        )
+        for (queue, priority), waiting in by_priority.items():
+            depth_per_priority.add_metric([queue, priority], float(waiting))
+        yield depth_per_priority
+
+        waiting_runs = dict(
+            ProcessingJob.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RETRYING))
+            .values_list("priority")
+            .annotate(n=Count("id"))
+        )
+        runs_waiting = GaugeMetricFamily(
+            f"{METRIC_PREFIX}jobs_waiting", "Runs waiting for a worker, per priority.", labels=["priority"]
+        )
+        for priority in JobPriority.values:
+            runs_waiting.add_metric([priority], float(waiting_runs.get(priority, 0)))
+        yield runs_waiting
 
         totals = ProcessingJob.objects.filter(status=JobStatus.RUNNING).aggregate(
             jobs=Count("id"), fps=Sum("frames_per_second")

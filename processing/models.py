@@ -51,6 +51,20 @@ class JobOrigin(models.TextChoices):
     IMPORT = "import", "Imported reference"
 
 
+class JobPriority(models.TextChoices):
+    """How soon a waiting run starts: the inference queue hands out the most urgent message first."""
+
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+# The message priority each level is sent with. kombu's Redis transport keeps a list per step of
+# CELERY_BROKER_TRANSPORT_OPTIONS["priority_steps"] and pops them in ascending order: 0 is served first.
+BROKER_PRIORITIES = {JobPriority.URGENT: 0, JobPriority.HIGH: 3, JobPriority.NORMAL: 6, JobPriority.LOW: 9}
+
+
 class DetectorModel(models.Model):
     """A registered set of detection weights that runs can use."""
 
@@ -161,6 +175,12 @@ class ProcessingJob(models.Model):
         default=JobOrigin.RUN,
         db_index=True,
         help_text="run: the detector produced these boxes; import: reference annotations uploaded by a person",
+    )
+    priority = models.CharField(
+        max_length=10,
+        choices=JobPriority.choices,
+        default=JobPriority.NORMAL,
+        help_text="How soon the run starts when runs wait for a worker",
     )
     reused_from = models.ForeignKey(
         "self",

@@ -112,6 +112,7 @@ JOB_SUMMARY_COLUMNS = (
     ("track", "track", None),
     ("classes", "classes", None),
     ("confidence", "confidence", None),
+    ("priority", "priority", None),
     ("is_ground_truth", "is_ground_truth", None),
     ("current_stage", "current_stage", None),
     ("stages", None, None),  # filled from the nested stage rows

@@ -70,6 +70,7 @@ class JobSummarySerializer(serializers.ModelSerializer):
             "track",
             "classes",
             "confidence",
+            "priority",
             "is_ground_truth",
             "current_stage",
             "stages",

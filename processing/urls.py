@@ -1,6 +1,6 @@
 from django.urls import path
 
-from processing import views
+from processing import views, views_queue
 
 urlpatterns = [
     path("models/", views.DetectorModelListCreateView.as_view(), name="model-list"),
@@ -17,6 +17,10 @@ urlpatterns = [
     ),
     path("videos/<uuid:video_id>/evaluations/", views.VideoEvaluationListView.as_view(), name="video-evaluations"),
     path("videos/<uuid:video_id>/errors/", views.VideoErrorListView.as_view(), name="video-errors"),
+    path("jobs/", views_queue.JobQueueListView.as_view(), name="job-list"),
+    path("usage/", views_queue.UsageView.as_view(), name="usage"),
+    path("usage/users/", views_queue.UsageByUserView.as_view(), name="usage-by-user"),
+    path("storage/statistics/", views_queue.StorageStatisticsView.as_view(), name="storage-statistics"),
     path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/detections/", views.JobDetectionListView.as_view(), name="job-detections"),
     path("jobs/<uuid:job_id>/export/<str:export_format>/", views.JobExportView.as_view(), name="job-export"),

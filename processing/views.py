@@ -37,7 +37,9 @@ from processing.serializers_install import (
     ModelInstallRequestSerializer,
     ModelInstallSerializer,
 )
+from processing.serializers_queue import JobPriorityUpdateSerializer
 from processing.services.evaluation import evaluation_request
+from processing.services.job_queue import job_delete, job_set_priority
 from processing.services.jobs import (
     job_create_for_video,
     job_mark_ground_truth,
@@ -89,10 +91,27 @@ class VideoJobListCreateView(generics.ListAPIView):
 
 
 class JobDetailView(generics.RetrieveAPIView):
+    """A run. PATCH changes its priority (a waiting run moves in the queue); DELETE removes a finished run and
+    its detections, except the one that holds its video's results or ground truth (409)."""
+
     serializer_class = JobSerializer
 
     def get_object(self):
         return _job_or_404(self.request, self.kwargs["job_id"])
+
+    @extend_schema(request=JobPriorityUpdateSerializer, responses={200: JobSerializer})
+    def patch(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        given = JobPriorityUpdateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        job_set_priority(job_id=job.pk, priority=given.validated_data["priority"], actor=request.user)
+        return Response(JobSerializer(_job_or_404(request, job_id)).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        job_delete(job_id=job.pk, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class JobGroundTruthView(APIView):

@@ -5,7 +5,18 @@ from rest_framework import serializers
 
 from videos.models import Video, VideoStateTransition
 
-RUN_OPTION_NAMES = ("model", "classes", "confidence", "frame_step", "start_frame", "end_frame", "max_fps", "track")
+RUN_OPTION_NAMES = (
+    "model",
+    "classes",
+    "confidence",
+    "frame_step",
+    "start_frame",
+    "end_frame",
+    "max_fps",
+    "track",
+    "priority",
+)
+RUN_PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 def run_options_from_data(data) -> dict:
@@ -51,6 +62,11 @@ class RunOptionsSerializer(serializers.Serializer):
     end_frame = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False, allow_null=True)
     max_fps = serializers.FloatField(min_value=0.01, max_value=1000, required=False, allow_null=True)
     track = serializers.BooleanField(required=False, help_text="Follow objects across frames")
+    priority = serializers.ChoiceField(
+        choices=RUN_PRIORITIES,
+        required=False,
+        help_text="How soon the run starts when runs wait for a worker; default normal",
+    )
 
 
 class VideoCreateSerializer(RunOptionsSerializer):

@@ -14,7 +14,7 @@ from audit.services import audit_record
 from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
-from processing.models import DetectorModel, JobStatus, ProcessingJob
+from processing.models import BROKER_PRIORITIES, DetectorModel, JobPriority, JobStatus, ProcessingJob
 from processing.selectors import video_detail_for_user
 from processing.services.locking import LockedVideo, job_lock, video_and_jobs_lock
 from processing.services.registry import detector_config_for, detector_model_default
@@ -43,6 +43,7 @@ class JobOptions:
     model_name: str | None = None  # a registered DetectorModel's name; None: the default
     classes: tuple[str, ...] = ()  # class names kept; empty: all of the model's
     confidence: float | None = None  # lowest confidence kept; None: the model's default
+    priority: str = JobPriority.NORMAL  # how soon the run starts when runs wait for a worker
 
     def __post_init__(self):
         if self.frame_step < 1:
@@ -53,6 +54,8 @@ class JobOptions:
             raise ValueError("max_fps must be positive")
         if self.confidence is not None and not 0 < self.confidence <= 1:
             raise ValueError("confidence must be above 0 and at most 1")
+        if self.priority not in JobPriority.values:
+            raise ValueError(f"priority must be one of {', '.join(JobPriority.values)}")
 
 
 class RunOptionsRefused(ServiceError):
@@ -121,7 +124,17 @@ def _as_classes(value) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-RUN_OPTION_NAMES = ("model", "classes", "confidence", "frame_step", "start_frame", "end_frame", "max_fps", "track")
+RUN_OPTION_NAMES = (
+    "model",
+    "classes",
+    "confidence",
+    "frame_step",
+    "start_frame",
+    "end_frame",
+    "max_fps",
+    "track",
+    "priority",
+)
 
 
 def job_options_parse(options: Mapping) -> JobOptions:
@@ -159,6 +172,9 @@ def job_options_parse(options: Mapping) -> JobOptions:
         model = _detector_model(model_name)
     except ValueError as exc:
         raise RunOptionsRefused("model", f"model: {exc}.") from None
+    priority = given.get("priority", JobPriority.NORMAL)
+    if priority not in JobPriority.values:
+        raise RunOptionsRefused("priority", f"priority must be one of {', '.join(JobPriority.values)}.")
     classes = _as_classes(given.get("classes", ()))
     known = set(model.class_names.values()) if model is not None and model.class_names else None
     if classes and known is not None and not set(classes) <= known:
@@ -178,6 +194,7 @@ def job_options_parse(options: Mapping) -> JobOptions:
         model_name=model_name,
         classes=classes,
         confidence=confidence,
+        priority=priority,
     )
 
 
@@ -214,6 +231,7 @@ def job_create(
         batch_size=options.batch_size,
         classes=sorted(set(options.classes)),
         confidence=confidence,
+        priority=options.priority,
         config={
             "weights_sha256": model.sha256 if model else "",
             "architecture": "" if model else detector.architecture,
@@ -244,7 +262,12 @@ def _set_options(options: JobOptions) -> dict:
 def job_enqueue(*, job_id, countdown: float | None = None) -> None:
     from processing.tasks import process_video
 
-    result = process_video.apply_async(args=[str(job_id)], countdown=countdown)
+    priority = ProcessingJob.objects.filter(pk=job_id).values_list("priority", flat=True).first()
+    result = process_video.apply_async(
+        args=[str(job_id)],
+        countdown=countdown,
+        priority=BROKER_PRIORITIES.get(priority, BROKER_PRIORITIES[JobPriority.NORMAL]),
+    )
     ProcessingJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
     logger.info("job %s queued as task %s", job_id, result.id)
 

@@ -15,6 +15,7 @@ function describe(job) {
   if (job.confidence !== null && job.confidence !== undefined) parts.push(`confidence ≥ ${job.confidence}`);
   parts.push(job.classes && job.classes.length ? `classes ${job.classes.join(", ")}` : "all classes");
   if (job.track) parts.push("tracked");
+  if (job.priority && job.priority !== "normal") parts.push(`${job.priority} priority`);
   return parts.join(" · ");
 }
 

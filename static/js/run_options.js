@@ -54,6 +54,8 @@ function values(fieldset) {
     if (input && input.value.trim() !== "") options[name] = Number(input.value);
   });
   options.track = fieldset.querySelector("[name=track]").checked;
+  const priority = fieldset.querySelector("[name=priority]");
+  if (priority) options.priority = priority.value;
   return options;
 }
 

@@ -132,3 +132,24 @@ def test_another_run_takes_options_and_reuses_only_an_identical_request(api_clie
     assert other.status_code == 201, other.content
     run = settle(other.json()["id"])
     assert run.reused_from_id is None and run.classes == ["box", "ring"] and run.confidence == 0.5
+
+
+def test_upload_and_another_run_carry_their_priority(api_client, video_path, demo_default):
+    response = upload(api_client, video_path, priority="urgent")
+    assert response.status_code == 201, response.content
+    first = response.json()["latest_job"]
+    assert first["priority"] == "urgent"
+    settle(first["id"])
+
+    again = api_client.post(f"/api/v1/videos/{response.json()['id']}/jobs/", {"priority": "low"}, format="json")
+    assert again.status_code == 201, again.content
+    assert again.json()["priority"] == "low"
+    settle(again.json()["id"])
+
+
+def test_an_unknown_priority_stores_nothing(api_client, video_path, demo_default):
+    response = upload(api_client, video_path, priority="whenever")
+
+    assert response.status_code == 400
+    assert "priority" in response.json()["error"]["details"]
+    assert not Video.objects.exists()

@@ -1,0 +1,57 @@
+"""A real worker takes an urgent run before the normal ones queued ahead of it."""
+
+import re
+import time
+
+import pytest
+import redis
+from django.conf import settings
+
+from processing.models import JobPriority, JobStatus, ProcessingJob
+from processing.services.jobs import job_enqueue
+from tests import live
+from tests.factories import ProcessingJobFactory, VideoFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+RECEIVED = re.compile(r"process_video\[([0-9a-f-]{36})\] received")
+
+
+def taken_in_order(worker: live.LiveProcess, expected: int, timeout: float = 120) -> list[str]:
+    """Celery task ids in the order the worker took them from the broker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        taken = RECEIVED.findall(worker.log_path.read_text(errors="replace"))
+        if len(taken) >= expected:
+            return taken
+        time.sleep(0.2)
+    raise AssertionError(f"the worker took fewer than {expected} tasks:\n{worker.log_tail()}")
+
+
+def test_an_urgent_run_queued_behind_twenty_normal_ones_starts_next():
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    # Runs of finished videos: the worker takes each message and ends it at once, so the test is
+    # about the order the queue hands them out, not about detection.
+    normal = [
+        ProcessingJobFactory(video=VideoFactory(workflow_state="completed"), status=JobStatus.QUEUED)
+        for _ in range(20)
+    ]
+    urgent = ProcessingJobFactory(
+        video=VideoFactory(workflow_state="completed"), status=JobStatus.QUEUED, priority=JobPriority.URGENT
+    )
+    low = ProcessingJobFactory(
+        video=VideoFactory(workflow_state="completed"), status=JobStatus.QUEUED, priority=JobPriority.LOW
+    )
+    for job in [low, *normal, urgent]:
+        job_enqueue(job_id=job.pk)
+    task_of = dict(ProcessingJob.objects.values_list("celery_task_id", "pk"))
+
+    worker = live.start_celery_worker("priority-worker", queues="inference")
+    try:
+        order = [task_of[task_id] for task_id in taken_in_order(worker, expected=22) if task_id in task_of]
+    finally:
+        worker.stop()
+
+    assert order[0] == urgent.pk, "the urgent run was queued last and must be taken first"
+    assert order[-1] == low.pk, "the low-priority run was queued first and must be taken last"
+    assert set(order[1:-1]) == {job.pk for job in normal}
