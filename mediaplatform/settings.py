@@ -367,6 +367,7 @@ SPECTACULAR_SETTINGS = {
         "WorkflowStateEnum": "videos.models.WorkflowState",
         "JobStatusEnum": "processing.models.JobStatus",
         "StageEnum": "processing.models.Stage",
+        "PriorityEnum": "videos.models.Priority",
         "AnalysisStatusEnum": "processing.media_api.STATUS_VALUES",
     },
 }

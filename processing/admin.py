@@ -1,5 +1,8 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from audit.admin_mixins import AuditedAdminMixin
@@ -71,6 +74,34 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
     readonly_fields = [field.name for field in ProcessingJob._meta.fields]
     inlines = [JobStageInline, ErrorInline]
     actions = ["retry_videos", "cancel_videos", "make_urgent", "make_high", "make_normal", "make_low"]
+    change_list_template = "admin/processing/processingjob/change_list.html"
+
+    def get_urls(self):
+        urls = [path("usage/", self.admin_site.admin_view(self.usage_view), name="processing_usage")]
+        return urls + super().get_urls()
+
+    def usage_view(self, request):
+        """Usage per user over a chosen range, and where the stored bytes are, for staff."""
+        from processing.selectors_queue import storage_statistics, usage_for_every_user
+        from processing.serializers_queue import UsageRangeSerializer
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        given = UsageRangeSerializer(data=request.GET)
+        valid = given.is_valid()
+        since = given.validated_data.get("since") if valid else None
+        until = given.validated_data.get("until") if valid else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage and storage",
+            "opts": self.model._meta,
+            "range_errors": given.errors if not valid else {},
+            "since": request.GET.get("since", ""),
+            "until": request.GET.get("until", ""),
+            "usage": usage_for_every_user(since=since, until=until),
+            "storage": storage_statistics(),
+        }
+        return TemplateResponse(request, "admin/processing/usage.html", context)
 
     def has_add_permission(self, request):
         return False

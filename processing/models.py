@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from videos.models import sees_every_video
+from videos.models import Priority, sees_every_video
 
 
 class Stage(models.TextChoices):
@@ -51,13 +51,9 @@ class JobOrigin(models.TextChoices):
     IMPORT = "import", "Imported reference"
 
 
-class JobPriority(models.TextChoices):
-    """How soon a waiting run starts: the inference queue hands out the most urgent message first."""
-
-    LOW = "low", "Low"
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
+# How soon a waiting run starts: the inference queue hands out the most urgent message first. A run takes the
+# levels of its video's priority, which its first run's options set at upload.
+JobPriority = Priority
 
 
 # The message priority each level is sent with. kombu's Redis transport keeps a list per step of

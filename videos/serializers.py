@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from videos.models import Video, VideoStateTransition
+from videos.models import Priority, Video, VideoStateTransition
 
 RUN_OPTION_NAMES = (
     "model",
@@ -16,7 +16,6 @@ RUN_OPTION_NAMES = (
     "track",
     "priority",
 )
-RUN_PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 def run_options_from_data(data) -> dict:
@@ -63,7 +62,7 @@ class RunOptionsSerializer(serializers.Serializer):
     max_fps = serializers.FloatField(min_value=0.01, max_value=1000, required=False, allow_null=True)
     track = serializers.BooleanField(required=False, help_text="Follow objects across frames")
     priority = serializers.ChoiceField(
-        choices=RUN_PRIORITIES,
+        choices=Priority.choices,
         required=False,
         help_text="How soon the run starts when runs wait for a worker; default normal",
     )

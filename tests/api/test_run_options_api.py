@@ -139,6 +139,7 @@ def test_upload_and_another_run_carry_their_priority(api_client, video_path, dem
     assert response.status_code == 201, response.content
     first = response.json()["latest_job"]
     assert first["priority"] == "urgent"
+    assert response.json()["priority"] == "urgent"  # the video's, set by its first run
     settle(first["id"])
 
     again = api_client.post(f"/api/v1/videos/{response.json()['id']}/jobs/", {"priority": "low"}, format="json")

@@ -130,6 +130,8 @@ def test_metrics_exposition_parses_with_every_family_each_app_registers(client, 
     assert families == {
         "mediaplatform_videos": "gauge",  # videos.metrics
         "mediaplatform_queue_depth": "gauge",  # processing.metrics
+        "mediaplatform_queue_depth_by_priority": "gauge",
+        "mediaplatform_jobs_waiting": "gauge",
         "mediaplatform_jobs_running": "gauge",
         "mediaplatform_frames_per_second": "gauge",
         "mediaplatform_jobs": "gauge",

@@ -13,7 +13,6 @@ from processing.metrics import KOMBU_PRIORITY_SEPARATOR, queue_depths_by_priorit
 from processing.models import BROKER_PRIORITIES, Detection, JobPriority, JobStatus, ProcessingJob
 from processing.services.jobs import RunOptionsRefused, job_enqueue, job_options_parse
 from tests.factories import ProcessingJobFactory, TokenFactory, UserFactory, VideoFactory, add_detections
-from videos.serializers import RUN_PRIORITIES
 
 pytestmark = pytest.mark.django_db
 
@@ -30,10 +29,6 @@ def broker():
     client.flushdb()
     yield client
     client.flushdb()
-
-
-def test_the_upload_form_offers_the_priorities_runs_know():
-    assert RUN_PRIORITIES == tuple(JobPriority.values)
 
 
 def test_priority_is_a_run_option_checked_by_name():
@@ -245,3 +240,19 @@ def test_metrics_show_queue_depth_and_waiting_runs_per_priority(client, broker, 
     assert 'mediaplatform_queue_depth_by_priority{priority="high",queue="inference"} 1.0' in text
     assert 'mediaplatform_jobs_waiting{priority="high"} 1.0' in text
     assert 'mediaplatform_queue_depth{queue="inference"} 1.0' in text
+
+
+def test_staff_see_usage_and_storage_in_the_admin(client):
+    VideoFactory(owner=UserFactory(username="bob"), size_bytes=2048, workflow_state="completed")
+    StorageOperation.objects.create(operation="upload", path="slow.mp4", duration_ms=1500, size_bytes=2048)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    listing = client.get("/admin/processing/processingjob/")
+    assert b"Usage and storage" in listing.content
+    page = client.get("/admin/processing/processingjob/usage/", {"since": "2000-01-01T00:00"})
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "bob" in text and "2.0\xa0KB" in text and "slow.mp4" in text
+    refused = client.get("/admin/processing/processingjob/usage/", {"since": "tomorrow"})
+    assert "since" in refused.content.decode()

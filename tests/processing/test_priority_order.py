@@ -33,8 +33,7 @@ def test_an_urgent_run_queued_behind_twenty_normal_ones_starts_next():
     # Runs of finished videos: the worker takes each message and ends it at once, so the test is
     # about the order the queue hands them out, not about detection.
     normal = [
-        ProcessingJobFactory(video=VideoFactory(workflow_state="completed"), status=JobStatus.QUEUED)
-        for _ in range(20)
+        ProcessingJobFactory(video=VideoFactory(workflow_state="completed"), status=JobStatus.QUEUED) for _ in range(20)
     ]
     urgent = ProcessingJobFactory(
         video=VideoFactory(workflow_state="completed"), status=JobStatus.QUEUED, priority=JobPriority.URGENT

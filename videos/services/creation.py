@@ -4,6 +4,7 @@ import hashlib
 import logging
 import os
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -88,6 +89,12 @@ def _validate_upload(uploaded_file: UploadedFile) -> str:
     return mime_type
 
 
+def _first_run_priority(job_options: Any, *, default: str) -> str:
+    """The video's priority is its first run's: the upload names it among the run options."""
+    given = job_options.get("priority") if isinstance(job_options, Mapping) else getattr(job_options, "priority", None)
+    return given if given in Priority.values else default
+
+
 def video_create(
     *,
     owner: AbstractBaseUser,
@@ -106,6 +113,7 @@ def video_create(
     Raises VideoRejected, storing nothing, when the upload is not a video we can take or its owner
     already has VIDEO_MAX_IN_FLIGHT_PER_USER videos in the pipeline (429).
     """
+    priority = _first_run_priority(job_options, default=priority)
     mime_type = _validate_upload(uploaded_file)
     filename = clean_filename(uploaded_file.name or "")
     file_hash = _file_sha256(uploaded_file)
