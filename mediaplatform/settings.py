@@ -308,7 +308,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "mediaplatform.api.pagination.PagePagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "mediaplatform.api.schema.DocumentedErrorsAutoSchema",
     "EXCEPTION_HANDLER": "mediaplatform.api.errors.api_exception_handler",
     "PAGE_SIZE": 25,
     "DEFAULT_THROTTLE_CLASSES": ["mediaplatform.api.throttling.RedisRateThrottle"],

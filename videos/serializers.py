@@ -77,6 +77,20 @@ class VideoCreateSerializer(RunOptionsSerializer):
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
+class VideoUploadSerializer(RunOptionsSerializer):
+    """A new video from a file (multipart), with the options of its first run."""
+
+    file = serializers.FileField(allow_empty_file=True, use_url=False)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class VideoUrlImportSerializer(RunOptionsSerializer):
+    """A new video the server fetches from `source_url` (http/https, public hosts), with its first run's options."""
+
+    source_url = serializers.CharField(max_length=2000, help_text="http(s) URL of a video to fetch")
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
 class StateTransitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = VideoStateTransition

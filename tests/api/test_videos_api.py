@@ -163,3 +163,19 @@ def test_source_url_over_the_size_limit_is_refused(api_client, http_server, sett
     response = api_client.post(URL, {"source_url": f"{http_server}/clip.mp4"}, format="json")
     assert response.status_code == 413
     assert not Video.objects.exists()
+
+
+def test_the_url_import_has_its_own_json_operation(api_client, http_server, settings):
+    settings.URL_IMPORT_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    response = api_client.post(
+        "/api/v1/videos/import/", {"source_url": f"{http_server}/clip.mp4", "frame_step": 2}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["latest_job"]["frame_step"] == 2
+    assert Video.objects.get(pk=response.json()["id"]).source_url == f"{http_server}/clip.mp4"
+
+    missing = api_client.post("/api/v1/videos/import/", {"title": "no url"}, format="json")
+    assert missing.status_code == 400
+    assert "source_url" in missing.json()["error"]["details"]
+    form = api_client.post("/api/v1/videos/import/", {"source_url": f"{http_server}/clip.mp4"}, format="multipart")
+    assert form.status_code == 415
