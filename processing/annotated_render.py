@@ -209,7 +209,7 @@ def render_annotated_video(
                     drawn = by_frame.take(index)
                     if track_trails is not None:
                         track_trails.add(index, drawn)
-                        track_trails.draw(image, index, max(1, thickness - 1))
+                        track_trails.draw(image, index, thickness)
                     draw_boxes(image, drawn, thickness=thickness, font_scale=font_scale)
                     out_frame = av.VideoFrame.from_ndarray(image, format="bgr24")
                     for packet in encoded.encode(out_frame):
