@@ -69,6 +69,13 @@ def annotated_video_url(render: AnnotatedVideo) -> str:
     return f"/api/v1/jobs/{render.job_id}/annotated-video/?{urlencode(query)}"
 
 
+class AnnotatedVideoChoicesSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    job_status = serializers.CharField(help_text="Only a completed run can be rendered")
+    classes = serializers.ListField(child=serializers.CharField(), help_text="Class names `classes` may name")
+    tracked = serializers.BooleanField(help_text="Whether the run has track ids, so `trails` draws anything")
+
+
 class ApiErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable machine code, e.g. invalid, not_found, conflict, render_failed")
     message = serializers.CharField(help_text="What went wrong, for a person")

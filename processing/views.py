@@ -33,6 +33,7 @@ from processing.serializers import (
     ReferenceImportSerializer,
 )
 from processing.serializers_annotated import (
+    AnnotatedVideoChoicesSerializer,
     AnnotatedVideoOptionsSerializer,
     AnnotatedVideoSerializer,
     ApiErrorSerializer,
@@ -43,6 +44,7 @@ from processing.serializers_install import (
     ModelInstallSerializer,
 )
 from processing.services.annotated_video import (
+    annotated_video_choices,
     annotated_video_find,
     annotated_video_open,
     annotated_video_options,
@@ -350,7 +352,12 @@ class JobAnnotatedVideoView(APIView):
     @extend_schema(
         parameters=[AnnotatedVideoOptionsSerializer],
         responses={
-            (200, "video/mp4"): OpenApiResponse(OpenApiTypes.BINARY, description="The MP4, as an attachment"),
+            (200, "video/mp4"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The MP4, as an attachment (ready; any Accept but JSON)"
+            ),
+            (200, "application/json"): OpenApiResponse(
+                AnnotatedVideoSerializer, description="Ready, for a client that accepts only JSON: where it is"
+            ),
             (202, "application/json"): OpenApiResponse(AnnotatedVideoSerializer, description="Still rendering"),
             **_ANNOTATED_ERRORS,
         },
@@ -373,6 +380,9 @@ class JobAnnotatedVideoView(APIView):
             )
         if render.status != RenderStatus.READY:
             return Response(AnnotatedVideoSerializer(render).data, status=status.HTTP_202_ACCEPTED)
+        if "application/json" in request.headers.get("Accept", ""):
+            # A client asking for JSON (a page polling the render) is told it is ready, not sent the file.
+            return Response(AnnotatedVideoSerializer(render).data)
         try:
             handle = annotated_video_open(render=render, actor=request.user)
         except OSError:
@@ -382,3 +392,14 @@ class JobAnnotatedVideoView(APIView):
         return FileResponse(
             handle, as_attachment=True, filename=f"run-{job.pk}-annotated.mp4", content_type="video/mp4"
         )
+
+
+class JobAnnotatedVideoChoicesView(APIView):
+    """What the annotated video's options may be for this run: its model's classes, and whether it is tracked."""
+
+    serializer_class = AnnotatedVideoChoicesSerializer
+
+    @extend_schema(responses={200: AnnotatedVideoChoicesSerializer, 404: _ANNOTATED_ERRORS[404]})
+    def get(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        return Response(AnnotatedVideoChoicesSerializer(annotated_video_choices(job=job)).data)

@@ -88,6 +88,16 @@ def annotated_video_options(
     return AnnotatedVideoOptions(classes=chosen, min_confidence=round(float(min_confidence), 4), trails=tracked)
 
 
+def annotated_video_choices(*, job: ProcessingJob) -> dict:
+    """What an options form offers for the run: its model's classes, and trails only when it has track ids."""
+    return {
+        "job_id": job.pk,
+        "job_status": job.status,
+        "classes": sorted(set(job_class_names(job).values())),
+        "tracked": Detection.objects.filter(job=job, track_id__isnull=False).exists(),
+    }
+
+
 def annotated_video_options_hash(*, job: ProcessingJob, options: AnnotatedVideoOptions) -> str:
     # The run's finish time is part of the key: a run that is run again has new boxes, hence a new file.
     key = {**options.as_dict(), "run_finished_at": job.finished_at.isoformat() if job.finished_at else None}
@@ -112,6 +122,7 @@ def _event(*, video: Video, render: AnnotatedVideo) -> None:
                 "progress_percentage": float(render.progress_percentage),
                 "frames_done": render.frames_done,
                 "frames_total": render.frames_total,
+                "size_bytes": render.size_bytes,
                 "error": render.error,
             }
         },

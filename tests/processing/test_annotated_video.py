@@ -245,3 +245,21 @@ def test_renders_are_not_orphans(own_media_root, api_client, run):
     os.utime(render.file.path, (old, old))
     os.utime(run.video.file.path, (old, old))
     assert retention_cleanup(dry_run=True).orphan_files == []
+
+
+def test_the_choices_of_a_run_and_a_json_client_told_it_is_ready(api_client, run):
+    choices = api_client.get(url(run) + "choices/").json()
+    assert choices == {
+        "job_id": str(run.pk),
+        "job_status": "completed",
+        "classes": ["bicycle", "car", "person"],
+        "tracked": True,
+    }
+    body = api_client.post(url(run), {"min_confidence": 0.5}, format="json").json()
+    annotated_video_render(render_id=body["id"])
+    # A page polling the render asks for JSON: it is told where the file is rather than sent it.
+    told = api_client.get(body["download_url"], HTTP_ACCEPT="application/json")
+    assert told.status_code == 200 and told.json()["status"] == "ready" and told.json()["size_bytes"] > 0
+    stranger = APIClient()
+    stranger.force_authenticate(UserFactory())
+    assert stranger.get(url(run) + "choices/").status_code == 404
