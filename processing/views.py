@@ -310,10 +310,13 @@ class ModelInstallDetailView(generics.RetrieveAPIView):
         return ModelInstall.objects.all() if self.request.user.is_staff else ModelInstall.objects.none()
 
 
+def _annotated_error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ApiErrorSerializer, description=description)
+
+
 _ANNOTATED_ERRORS = {
-    400: OpenApiResponse(ApiErrorSerializer, description="An option out of bounds or a class the run's model lacks"),
-    404: OpenApiResponse(ApiErrorSerializer, description="No such run (or another user's), or nothing requested"),
-    409: OpenApiResponse(ApiErrorSerializer, description="The run has not completed, or the render failed"),
+    400: _annotated_error("An option out of bounds or a class the run's model lacks (`details.allowed`)"),
+    404: _annotated_error("No such run, or another user's"),
 }
 
 
@@ -334,6 +337,7 @@ class JobAnnotatedVideoView(APIView):
             200: OpenApiResponse(AnnotatedVideoSerializer, description="Rendered already: download_url serves it"),
             202: OpenApiResponse(AnnotatedVideoSerializer, description="Queued or rendering; follow it on the socket"),
             **_ANNOTATED_ERRORS,
+            409: _annotated_error("The run has not completed (`details.state`), or the video's file is gone"),
         },
         description=(
             "Render the run's boxes into its video (a worker on the default queue), or find the render of the same "
@@ -353,13 +357,15 @@ class JobAnnotatedVideoView(APIView):
         parameters=[AnnotatedVideoOptionsSerializer],
         responses={
             (200, "video/mp4"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The MP4, as an attachment (ready; any Accept but JSON)"
+                OpenApiTypes.BINARY,
+                description="Ready: the MP4 as an attachment; a client whose Accept names application/json gets "
+                "the render's JSON body (status ready) instead",
             ),
-            (200, "application/json"): OpenApiResponse(
-                AnnotatedVideoSerializer, description="Ready, for a client that accepts only JSON: where it is"
-            ),
-            (202, "application/json"): OpenApiResponse(AnnotatedVideoSerializer, description="Still rendering"),
+            (200, "application/json"): OpenApiResponse(AnnotatedVideoSerializer),
+            (202, "application/json"): OpenApiResponse(AnnotatedVideoSerializer, description="Queued or rendering"),
             **_ANNOTATED_ERRORS,
+            404: _annotated_error("No such run, or another user's; or nothing rendered with these options yet"),
+            409: _annotated_error("The render failed (`message` says why; POST again to retry)"),
         },
         description="The render of these options (the query string of the POST's `download_url`).",
     )
