@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from audit.models import StorageOperation
 from notifications.models import OutboxEvent
 from processing.annotated_render import class_colour_rgb
+from processing.exports.common import ROW_CHUNK
 from processing.models import AnnotatedVideo, Detection, DetectorModel, ProcessingJob
 from processing.services.annotated_video import annotated_video_render
 from processing.services.retention import retention_cleanup
@@ -263,3 +264,25 @@ def test_the_choices_of_a_run_and_a_json_client_told_it_is_ready(api_client, run
     stranger = APIClient()
     stranger.force_authenticate(UserFactory())
     assert stranger.get(url(run) + "choices/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_of_many_boxes_streams_through_commits(api_client, tmp_path):
+    # More rows than one fetch of the server-side cursor, read across the commits of the progress ticks.
+    job = completed_run(stored_clip_video(api_client.user, tmp_path), track=True)
+    rows = [(frame, 1, 0.6, (5 + n, 5, 25 + n, 25), 100 + n) for frame in range(FRAMES) for n in range(250)]
+    add_detections(job, rows, class_names=CLASSES)
+    assert Detection.objects.filter(job=job).count() > 2 * ROW_CHUNK
+    body = api_client.post(url(job), {"trails": True}, format="json").json()
+    render = annotated_video_render(render_id=body["id"])
+    assert render.status == "ready" and render.frames_done == FRAMES, render.error
+    ticks = OutboxEvent.objects.filter(event_type="annotated_video").count()
+    assert ticks >= 5, "progress was committed while the boxes were being read"
+
+
+def test_staff_list_renders_in_the_admin(client, run, api_client):
+    render = annotated_video_render(render_id=api_client.post(url(run), {}, format="json").json()["id"])
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    listing = client.get("/admin/processing/annotatedvideo/")
+    assert listing.status_code == 200 and str(run.pk) in listing.content.decode()
+    assert client.get(f"/admin/processing/annotatedvideo/{render.pk}/change/").status_code == 200
