@@ -118,6 +118,10 @@ function chosenOptions() {
   return { classes, min_confidence: value, trails: trails.checked };
 }
 
+function sizeText(bytes) {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
+
 function showRender(render) {
   if (render.status === "ready") {
     // Events name the render, not its URL: the URL is the one the request answered with.
@@ -125,7 +129,7 @@ function showRender(render) {
     stopFollowing();
     progressBox.hidden = true;
     downloadBox.hidden = false;
-    const size = render.size_bytes ? ` (${(render.size_bytes / 1024 / 1024).toFixed(1)} MB)` : "";
+    const size = render.size_bytes ? ` (${sizeText(render.size_bytes)})` : "";
     say(`The annotated video is ready${size}.`);
     button.disabled = !runCompleted;
     return;

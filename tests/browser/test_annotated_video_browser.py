@@ -1,5 +1,7 @@
 """The annotated video on the video page, in a real browser: choose options, press the button, download the MP4."""
 
+import re
+
 import av
 import pytest
 from playwright.sync_api import expect
@@ -40,7 +42,9 @@ def test_the_annotated_video_is_made_and_downloaded(page, console_problems, live
     panel.get_by_role("button", name="Make annotated video").click()
     link = panel.get_by_role("link", name="Download the annotated MP4")
     expect(link).to_be_visible()
-    expect(panel.locator("#annotated-video-status")).to_contain_text("The annotated video is ready")
+    expect(panel.locator("#annotated-video-status")).to_have_text(
+        re.compile(r"The annotated video is ready \(\d+ KB\)\.")
+    )
     expect(panel.locator("#annotated-video-progress")).not_to_be_visible()
     statuses = page.evaluate("window.annotatedStatuses")
     assert any(text.startswith(("Queued", "Rendering")) for text in statuses), statuses
