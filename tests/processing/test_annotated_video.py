@@ -24,6 +24,7 @@ from processing.exports.common import ROW_CHUNK
 from processing.models import AnnotatedVideo, Detection, DetectorModel, ProcessingJob
 from processing.services.annotated_video import annotated_video_render
 from processing.services.retention import retention_cleanup
+from tests.api.factories import AccountProfileFactory
 from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory, add_detections
 from tests.videofiles import write_test_video
 from videos.models import Video
@@ -286,3 +287,13 @@ def test_staff_list_renders_in_the_admin(client, run, api_client):
     listing = client.get("/admin/processing/annotatedvideo/")
     assert listing.status_code == 200 and str(run.pk) in listing.content.decode()
     assert client.get(f"/admin/processing/annotatedvideo/{render.pk}/change/").status_code == 200
+
+
+def test_a_viewer_downloads_but_does_not_ask_for_renders(api_client, run):
+    body = api_client.post(url(run), {}, format="json").json()
+    annotated_video_render(render_id=body["id"])
+    viewer = AccountProfileFactory(role="viewer", user=api_client.user)
+    assert viewer.role == "viewer"
+    refused = api_client.post(url(run), {"min_confidence": 0.9}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["message"] == "Your role (viewer) may only read."
+    assert api_client.get(body["download_url"]).status_code == 200
