@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -129,12 +130,16 @@ def _event(*, video: Video, render: AnnotatedVideo) -> None:
     )
 
 
+def _stalled(render: AnnotatedVideo) -> bool:
+    return render.updated_at < timezone.now() - STALLED_AFTER
+
+
 def _needs_rendering(render: AnnotatedVideo) -> bool:
     if render.status == RenderStatus.FAILED:
         return True
     if render.status == RenderStatus.READY:
         return not (render.file and default_storage.exists(render.file.name))
-    return render.updated_at < timezone.now() - STALLED_AFTER
+    return _stalled(render)
 
 
 def annotated_video_request(
@@ -230,7 +235,9 @@ def annotated_video_render(*, render_id) -> AnnotatedVideo | None:
             locked, render = _lock_render(render_id)
         except RenderAbandoned:
             return None
-        if render.status not in (RenderStatus.QUEUED, RenderStatus.RENDERING):
+        # Finished, or another worker is drawing it (the task sent twice): only a stalled drawing is taken over.
+        taken_over = render.status == RenderStatus.RENDERING and _stalled(render)
+        if render.status != RenderStatus.QUEUED and not taken_over:
             return render
         render.status, render.frames_total = RenderStatus.RENDERING, locked.video.frame_count
         render.save(update_fields=["status", "frames_total", "updated_at"])
@@ -238,7 +245,8 @@ def annotated_video_render(*, render_id) -> AnnotatedVideo | None:
         video = locked.video
     name = annotated_video_path(render, "")
     final = Path(default_storage.path(name))
-    partial = final.with_name(final.name + ".part")
+    # Named per attempt: a worker taking over a stalled drawing never writes into the other one's file.
+    partial = final.with_name(f"{final.name}.{uuid.uuid4().hex[:8]}.part")
     final.parent.mkdir(parents=True, exist_ok=True)
     reported = [0]
 

@@ -297,3 +297,19 @@ def test_a_viewer_downloads_but_does_not_ask_for_renders(api_client, run):
     refused = api_client.post(url(run), {"min_confidence": 0.9}, format="json")
     assert refused.status_code == 403 and refused.json()["error"]["message"] == "Your role (viewer) may only read."
     assert api_client.get(body["download_url"]).status_code == 200
+
+
+def test_a_task_sent_twice_draws_once_and_a_stalled_render_is_taken_over(api_client, run):
+    body = api_client.post(url(run), {}, format="json").json()
+    AnnotatedVideo.objects.filter(pk=body["id"]).update(status="rendering")
+    assert annotated_video_render(render_id=body["id"]).status == "rendering", "another worker is drawing it"
+    assert not AnnotatedVideo.objects.get(pk=body["id"]).file
+    # No progress for longer than a drawing ever pauses: its worker is gone. Asking again queues it again...
+    AnnotatedVideo.objects.filter(pk=body["id"]).update(updated_at=timezone.now() - timedelta(minutes=11))
+    again = api_client.post(url(run), {}, format="json")
+    assert again.status_code == 202 and again.json()["status"] == "queued" and again.json()["id"] == body["id"]
+    # ...and a worker finding it still marked rendering takes it over.
+    AnnotatedVideo.objects.filter(pk=body["id"]).update(
+        status="rendering", updated_at=timezone.now() - timedelta(minutes=11)
+    )
+    assert annotated_video_render(render_id=body["id"]).status == "ready"
