@@ -24,6 +24,7 @@ class EventType(models.TextChoices):
     GROUND_TRUTH_GENERATED = "ground_truth_generated", "Ground truth generated"
     ERROR_OCCURRED = "error_occurred", "Error occurred"
     STATE_CHANGED = "state_changed", "State changed"
+    ANNOTATED_VIDEO = "annotated_video", "Annotated video"
 
 
 class OutboxEvent(models.Model):

@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from audit.admin_mixins import AuditedAdminMixin
 from processing.catalog import CATALOG, SPEED_MEASURED_ON, catalog_with_installed
 from processing.models import (
+    AnnotatedVideo,
     DetectorModel,
     Evaluation,
     JobPriority,
@@ -312,6 +313,20 @@ class EvaluationAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["job__id", "job__video__title"]
     readonly_fields = [field.name for field in Evaluation._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AnnotatedVideo)
+class AnnotatedVideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Renders can be looked at and deleted (their file goes with them), never edited: the worker writes them."""
+
+    list_display = ["created_at", "job", "status", "progress_percentage", "frames_done", "size_bytes", "requested_by"]
+    list_filter = ["status"]
+    search_fields = ["id", "job__id", "job__video__title"]
+    list_select_related = ["job", "requested_by"]
+    readonly_fields = [field.name for field in AnnotatedVideo._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -358,3 +358,47 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"evaluation of {self.job_id} against {self.reference_job_id} ({self.status})"
+
+
+class RenderStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RENDERING = "rendering", "Rendering"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+def annotated_video_path(instance: "AnnotatedVideo", filename: str) -> str:
+    # Next to the video's original (videos.models.video_upload_path), so its files stay together on disk.
+    video_id = instance.job.video_id
+    return f"videos/{video_id.hex[:2]}/{video_id}-annotated-{instance.pk}.mp4"
+
+
+class AnnotatedVideo(models.Model):
+    """One render of a run's boxes burned into its video, for one set of options; the same options reuse it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.ForeignKey(ProcessingJob, on_delete=models.CASCADE, related_name="annotated_videos")
+    options = models.JSONField(help_text="classes (empty: all), min_confidence, trails")
+    options_hash = models.CharField(max_length=64, help_text="SHA-256 of the options and the run's finish time")
+    status = models.CharField(max_length=10, choices=RenderStatus.choices, default=RenderStatus.QUEUED)
+    progress_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    frames_done = models.PositiveIntegerField(default=0)
+    frames_total = models.PositiveIntegerField(null=True, blank=True)
+    file = models.FileField(upload_to=annotated_video_path, max_length=500, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "options_hash"], name="annotated_video_job_options_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"annotated video of {self.job_id} ({self.status})"

@@ -46,3 +46,12 @@ def install_model(install_id: int) -> str:
     except InstallRefused as exc:
         # The row says why for the admin and the socket; a refusal is an outcome, not a task error to retry.
         return f"failed: {exc.code}"
+
+
+@shared_task(name="processing.tasks.render_annotated_video")
+def render_annotated_video(render_id: str) -> str:
+    # The default queue: drawing and encoding need no model, so they never wait behind inference.
+    from processing.services.annotated_video import annotated_video_render
+
+    render = annotated_video_render(render_id=render_id)
+    return render.status if render is not None else "gone"

@@ -24,6 +24,12 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/detections/", views.JobDetectionListView.as_view(), name="job-detections"),
     path("jobs/<uuid:job_id>/export/<str:export_format>/", views.JobExportView.as_view(), name="job-export"),
+    path("jobs/<uuid:job_id>/annotated-video/", views.JobAnnotatedVideoView.as_view(), name="job-annotated-video"),
+    path(
+        "jobs/<uuid:job_id>/annotated-video/choices/",
+        views.JobAnnotatedVideoChoicesView.as_view(),
+        name="job-annotated-video-choices",
+    ),
     path("jobs/<uuid:job_id>/ground-truth/", views.JobGroundTruthView.as_view(), name="job-ground-truth"),
     path("jobs/<uuid:job_id>/evaluation/", views.JobEvaluationView.as_view(), name="job-evaluation"),
 ]

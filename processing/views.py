@@ -1,5 +1,5 @@
 from django.db import transaction
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -12,7 +12,7 @@ from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
 from processing.catalog import catalog_with_installed
 from processing.exports import EXPORTERS
-from processing.models import DetectorModel, ModelInstall, ProcessingJob
+from processing.models import DetectorModel, ModelInstall, ProcessingJob, RenderStatus
 from processing.selectors import (
     detection_list_for_video,
     evaluation_latest_for_job,
@@ -32,12 +32,25 @@ from processing.serializers import (
     JobSerializer,
     ReferenceImportSerializer,
 )
+from processing.serializers_annotated import (
+    AnnotatedVideoChoicesSerializer,
+    AnnotatedVideoOptionsSerializer,
+    AnnotatedVideoSerializer,
+    ApiErrorSerializer,
+)
 from processing.serializers_install import (
     CatalogModelSerializer,
     ModelInstallRequestSerializer,
     ModelInstallSerializer,
 )
 from processing.serializers_queue import JobPriorityUpdateSerializer
+from processing.services.annotated_video import (
+    annotated_video_choices,
+    annotated_video_find,
+    annotated_video_open,
+    annotated_video_options,
+    annotated_video_request,
+)
 from processing.services.evaluation import evaluation_request
 from processing.services.job_queue import job_delete, job_set_priority
 from processing.services.jobs import (
@@ -314,3 +327,104 @@ class ModelInstallDetailView(generics.RetrieveAPIView):
     def get_queryset(self):
         # Installs name server paths and URLs: staff only.
         return ModelInstall.objects.all() if self.request.user.is_staff else ModelInstall.objects.none()
+
+
+def _annotated_error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ApiErrorSerializer, description=description)
+
+
+_ANNOTATED_ERRORS = {
+    400: _annotated_error("An option out of bounds or a class the run's model lacks (`details.allowed`)"),
+    404: _annotated_error("No such run, or another user's"),
+}
+
+
+class JobAnnotatedVideoView(APIView):
+    """The run's boxes, labels, confidences, track ids and trails burned into its video as an H.264 MP4."""
+
+    parser_classes = [BoundedJSONParser, FormParser]
+    serializer_class = AnnotatedVideoSerializer
+
+    def _options(self, request, job: ProcessingJob, data):
+        serializer = AnnotatedVideoOptionsSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return annotated_video_options(job=job, **serializer.validated_data)
+
+    @extend_schema(
+        request=AnnotatedVideoOptionsSerializer,
+        responses={
+            200: OpenApiResponse(AnnotatedVideoSerializer, description="Rendered already: download_url serves it"),
+            202: OpenApiResponse(AnnotatedVideoSerializer, description="Queued or rendering; follow it on the socket"),
+            **_ANNOTATED_ERRORS,
+            409: _annotated_error("The run has not completed (`details.state`), or the video's file is gone"),
+        },
+        description=(
+            "Render the run's boxes into its video (a worker on the default queue), or find the render of the same "
+            "options: the same run and options give the same file, drawn once. Progress arrives on the video's "
+            "socket as `annotated_video` events (`data.annotated_video`: id, status, progress_percentage). A failed "
+            "render is tried again."
+        ),
+    )
+    def post(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        options = self._options(request, job, request.data)
+        render = annotated_video_request(job_id=job.pk, options=options, actor=request.user)
+        code = status.HTTP_200_OK if render.status == RenderStatus.READY else status.HTTP_202_ACCEPTED
+        return Response(AnnotatedVideoSerializer(render).data, status=code)
+
+    @extend_schema(
+        parameters=[AnnotatedVideoOptionsSerializer],
+        responses={
+            (200, "video/mp4"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="Ready: the MP4 as an attachment; a client whose Accept names application/json gets "
+                "the render's JSON body (status ready) instead",
+            ),
+            (200, "application/json"): OpenApiResponse(AnnotatedVideoSerializer),
+            (202, "application/json"): OpenApiResponse(AnnotatedVideoSerializer, description="Queued or rendering"),
+            **_ANNOTATED_ERRORS,
+            404: _annotated_error("No such run, or another user's; or nothing rendered with these options yet"),
+            409: _annotated_error("The render failed (`message` says why; POST again to retry)"),
+        },
+        description="The render of these options (the query string of the POST's `download_url`).",
+    )
+    def get(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        options = self._options(request, job, request.query_params)
+        render = annotated_video_find(job=job, options=options)
+        if render is None:
+            raise ApiError(
+                status_code=404, code="not_found", message="Nothing rendered with these options: POST them first."
+            )
+        if render.status == RenderStatus.FAILED:
+            raise ApiError(
+                status_code=409,
+                code="render_failed",
+                message=f"The render failed: {render.error} POST again to retry.",
+                details={"id": str(render.pk)},
+            )
+        if render.status != RenderStatus.READY:
+            return Response(AnnotatedVideoSerializer(render).data, status=status.HTTP_202_ACCEPTED)
+        if "application/json" in request.headers.get("Accept", ""):
+            # A client asking for JSON (a page polling the render) is told it is ready, not sent the file.
+            return Response(AnnotatedVideoSerializer(render).data)
+        try:
+            handle = annotated_video_open(render=render, actor=request.user)
+        except OSError:
+            raise ApiError(
+                status_code=404, code="not_found", message="The rendered file is missing: POST again to render it."
+            )
+        return FileResponse(
+            handle, as_attachment=True, filename=f"run-{job.pk}-annotated.mp4", content_type="video/mp4"
+        )
+
+
+class JobAnnotatedVideoChoicesView(APIView):
+    """What the annotated video's options may be for this run: its model's classes, and whether it is tracked."""
+
+    serializer_class = AnnotatedVideoChoicesSerializer
+
+    @extend_schema(responses={200: AnnotatedVideoChoicesSerializer, 404: _ANNOTATED_ERRORS[404]})
+    def get(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        return Response(AnnotatedVideoChoicesSerializer(annotated_video_choices(job=job)).data)

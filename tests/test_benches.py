@@ -19,6 +19,7 @@ HELPERS = {"benchdb.py"}  # imported by the scripts, not one of them
 # Script -> the keys its last line starts with, as its docstring documents them.
 LAST_LINE_KEYS = {
     "accuracy.py": ["precision", "recall", "map50", "map50_95"],
+    "annotated_video.py": ["render_fps", "baseline_fps", "ratio", "short_peak_mb", "long_peak_mb", "memory_ratio"],
     "api.py": ["videos", "clients", "workers", "server"],
     "events.py": ["layer", "winner"],
     "memory.py": ["long_peak_mb", "short_peak_mb", "memory_ratio"],

@@ -22,6 +22,7 @@ from audit.models import StorageOperationType
 from audit.services import audit_record_many, storage_operation
 from notifications.services.delivery import outbox_events_past_retention
 from processing.models import ProcessingErrorLog
+from processing.services.annotated_video import annotated_video_bytes, annotated_video_file_names
 from videos.models import LIVE_STATES, Video, WorkflowState
 from videos.services.transitions import video_transition
 
@@ -123,6 +124,7 @@ def _delete_videos(report: CleanupReport, *, reason: str, candidates) -> None:
             for video in batch:
                 files[str(video.pk)] = _video_files(video)
                 report.bytes_freed += sum(_file_size(path) for path in files[str(video.pk)])
+                report.bytes_freed += annotated_video_bytes(video_id=video.pk)  # removed as their rows go
                 ids.append(str(video.pk))
             if report.dry_run:
                 continue
@@ -158,7 +160,7 @@ def _orphan_files(report: CleanupReport) -> None:
     root = Path(settings.MEDIA_ROOT) / "videos"
     if not root.is_dir():
         return
-    known = set(Video.objects.exclude(file="").values_list("file", flat=True))
+    known = set(Video.objects.exclude(file="").values_list("file", flat=True)) | annotated_video_file_names()
     grace = time.time() - settings.RETENTION_ORPHAN_GRACE_SECONDS
     media_root = Path(settings.MEDIA_ROOT)
     for path in root.rglob("*"):
