@@ -19,6 +19,11 @@ urlpatterns = [
     path("videos/<uuid:video_id>/errors/", views.VideoErrorListView.as_view(), name="video-errors"),
     path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/detections/", views.JobDetectionListView.as_view(), name="job-detections"),
+    path(
+        "jobs/<uuid:job_id>/detections/summary/",
+        views.JobDetectionSummaryView.as_view(),
+        name="job-detection-summary",
+    ),
     path("jobs/<uuid:job_id>/export/<str:export_format>/", views.JobExportView.as_view(), name="job-export"),
     path("jobs/<uuid:job_id>/ground-truth/", views.JobGroundTruthView.as_view(), name="job-ground-truth"),
     path("jobs/<uuid:job_id>/evaluation/", views.JobEvaluationView.as_view(), name="job-evaluation"),
