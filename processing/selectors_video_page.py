@@ -7,7 +7,15 @@ reads the same as one rendered failed.
 
 from django.conf import settings
 
-from processing.models import ErrorType, JobStatus, ProcessingErrorLog, ProcessingJob, RecoveryStrategy, Stage
+from processing.models import (
+    ErrorType,
+    JobStatus,
+    ProcessingErrorLog,
+    ProcessingJob,
+    RecoveryStrategy,
+    Stage,
+    StageStatus,
+)
 from videos.models import Video, WorkflowState
 
 # Why a run failed, for the person who uploaded the video; codes not listed here carry a message that already
@@ -94,6 +102,12 @@ def job_frames_per_second(*, job: ProcessingJob | None) -> float | None:
     return None
 
 
+def _stage_status(stage) -> str:
+    # A cancel ends the stages still under way as failed, noting why: they read as cancelled.
+    cancelled = stage.status == StageStatus.FAILED and stage.detail == "cancelled"
+    return "cancelled" if cancelled else stage.status
+
+
 def job_stage_rows(*, job: ProcessingJob | None) -> list[dict]:
     """The run's stages with human names; the page's script lays them out on one time axis."""
     if job is None:
@@ -102,7 +116,7 @@ def job_stage_rows(*, job: ProcessingJob | None) -> list[dict]:
         {
             "stage": stage.stage,
             "label": STAGE_LABELS.get(stage.stage, stage.stage),
-            "status": stage.status,
+            "status": _stage_status(stage),
             "duration_seconds": stage.duration_seconds,
         }
         for stage in job.stages.all()

@@ -20,6 +20,7 @@ HELPERS = {"benchdb.py"}  # imported by the scripts, not one of them
 LAST_LINE_KEYS = {
     "accuracy.py": ["precision", "recall", "map50", "map50_95"],
     "api.py": ["videos", "clients", "workers", "server"],
+    "detection_summary.py": ["summary_ms", "baseline_ms", "ratio", "boxes"],
     "events.py": ["layer", "winner"],
     "memory.py": ["long_peak_mb", "short_peak_mb", "memory_ratio"],
     "models.py": ["models", "fps"],

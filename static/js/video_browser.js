@@ -12,6 +12,7 @@ const trackList = document.getElementById("browser-tracks");
 const trackPart = document.getElementById("browser-tracks-part");
 const frameList = document.getElementById("browser-frame");
 const frameHeading = document.getElementById("browser-frame-heading");
+const section = document.getElementById("detections-browser");
 
 let requested = "";
 let timer = null;
@@ -43,6 +44,8 @@ function entry(swatchColor, title, span, what) {
 }
 
 function render(summary) {
+  // Nothing found by a run that has ended: the card would only say so.
+  section.hidden = !summary.boxes && summary.min_confidence === 0 && summary.job_status !== "running";
   classList.textContent = "";
   trackList.textContent = "";
   const floor = Number(summary.min_confidence).toFixed(2);
@@ -65,6 +68,7 @@ function render(summary) {
 export function refreshSummary() {
   const jobId = boxes.state.jobId;
   if (!jobId) {
+    section.hidden = true;
     summaryText.textContent = "No run has stored boxes yet.";
     classList.textContent = "";
     trackList.textContent = "";
@@ -91,8 +95,8 @@ function refreshSoon(delay) {
 }
 
 // The boxes of the frame shown, in words; rewritten only while paused, so playback does not chatter.
-function renderFrame(frame) {
-  if (!video.paused && frameList.childElementCount) return;
+function renderFrame(frame, force) {
+  if (!force && !video.paused && frameList.childElementCount) return;
   const rows = boxes.rowsAt(frame).filter(boxes.isShown);
   frameHeading.textContent = `In frame ${frame}: ${plural(rows.length, "box", "boxes")}`;
   frameList.textContent = "";
@@ -103,8 +107,14 @@ function renderFrame(frame) {
 }
 
 export function setup() {
-  on("boxes:changed", ({ reset }) => refreshSoon(reset ? 0 : 1500));
-  on("filter:changed", ({ confidence }) => { if (confidence) refreshSoon(250); });
+  on("boxes:changed", ({ reset }) => {
+    refreshSoon(reset ? 0 : 1500);
+    renderFrame(currentFrame(), true);
+  });
+  on("filter:changed", ({ confidence }) => {
+    if (confidence) refreshSoon(250);
+    renderFrame(currentFrame(), true);
+  });
   on("frame:shown", ({ frame }) => renderFrame(frame));
   video.addEventListener("pause", () => renderFrame(currentFrame()));
   if (!page.fps) summaryText.textContent = "The video has no frame rate: the boxes cannot be placed in time.";

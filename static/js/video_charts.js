@@ -95,10 +95,12 @@ export function renderTimeline(job) {
   const total = starts.length && ends.length ? Math.max(...ends) - origin : 0;
   stages.forEach((stage, i) => {
     const [start, end] = spans[i];
-    const item = el("li", "stage-" + stage.status);
+    // A cancel ends the stages still under way as failed, noting why: they read as cancelled.
+    const status = stage.status === "failed" && stage.detail === "cancelled" ? "cancelled" : stage.status;
+    const item = el("li", "stage-" + status);
     item.dataset.stage = stage.stage;
     item.appendChild(el("span", "name", stageLabel(stage.stage)));
-    item.appendChild(el("span", "badge", stage.status));
+    item.appendChild(el("span", "badge", status));
     const seconds = stage.duration_seconds;
     item.appendChild(el("span", "duration", seconds === null || seconds === undefined ? "" : `${seconds.toFixed(2)} s`));
     const track = el("span", "track");
@@ -113,7 +115,7 @@ export function renderTimeline(job) {
       track.title = `from +${timecode((start - origin) / 1000)} to +${timecode((end - origin) / 1000)}`;
       item.appendChild(el("span", "visually-hidden", `, ${track.title}`));
     } else {
-      fill.style.width = "0";
+      fill.hidden = true;
     }
     track.appendChild(fill);
     item.appendChild(track);
