@@ -83,6 +83,7 @@ def test_video_page_actions_show_the_apis_answers(page, console_problems, proces
         "document.querySelector('[data-action=archive]').disabled = false;"
         "document.querySelector('[data-action=archive]').click()"
     )
+    dialog.get_by_role("button", name="Archive", exact=True).click()
     expect(page.locator("#action-message")).to_contain_text("Only a completed or failed video can be archived")
     expect(page.locator("#action-message")).to_have_class("message error")
     screenshot(page, "video_page_409")
