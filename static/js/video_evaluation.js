@@ -34,10 +34,13 @@ function tell(text) {
   document.getElementById("evaluation-state").textContent = text;
 }
 
-// Short enough not to be cut in the select on a phone; the whole line is the option's title.
+// Short enough not to be cut in the closed select on a phone; when it finished is the option's title.
 function runLabel(job, index) {
-  const when = job.finished_at ? new Date(job.finished_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "";
-  return `${index === 0 ? "Latest: " : ""}${job.model_name} · ${plural(job.detections_count, "box", "boxes")}${when ? " · " + when : ""}`;
+  return `${index === 0 ? "Latest: " : ""}${job.model_name} · ${plural(job.detections_count, "box", "boxes")}`;
+}
+
+function runFinished(job) {
+  return job.finished_at ? `Finished ${new Date(job.finished_at).toLocaleString()}` : "";
 }
 
 // Lists the runs; answers the latest run (imported references are not runs).
@@ -67,7 +70,7 @@ export function renderValidation(jobs) {
   candidates.forEach((job, index) => {
     const option = el("option", null, runLabel(job, index));
     option.value = job.id;
-    option.title = option.textContent;
+    option.title = runFinished(job);
     runSelect.appendChild(option);
   });
   if (!candidates.length) {

@@ -32,6 +32,15 @@ function renderClassFilter() {
   });
 }
 
+// A run keeps no box below its floor: the slider starts there for each run drawn.
+export function startAt(floor) {
+  if (floor === null || floor === undefined || Number(slider.value) === Number(floor)) return;
+  slider.value = String(floor);
+  boxes.setMinConfidence(slider.value);
+  sliderValue.textContent = Number(slider.value).toFixed(2);
+  emit("filter:changed", { confidence: true });
+}
+
 export function setup() {
   boxes.setMinConfidence(slider.value);
   sliderValue.textContent = Number(slider.value).toFixed(2);

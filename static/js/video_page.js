@@ -16,6 +16,7 @@ import * as overlay from "./video_overlay.js";
 import * as player from "./video_player.js";
 
 const liveBadge = document.getElementById("live-status");
+let listedJobs = [];
 
 function setProgress(pct) {
   const value = live.showProgress(document.getElementById("job-progress"), pct);
@@ -62,7 +63,10 @@ function refresh() {
     live.requestJson("GET", `/api/v1/videos/${page.videoId}/errors/?per_page=20`),
     live.requestJson("GET", `/api/v1/videos/${page.videoId}/jobs/?per_page=100`),
   ]).then(([detail, errors, jobs]) => {
-    if (jobs.ok) page.latestRun = evaluation.renderValidation(jobs.payload.results || []);
+    if (jobs.ok) {
+      listedJobs = jobs.payload.results || [];
+      page.latestRun = evaluation.renderValidation(listedJobs);
+    }
     const errorRows = errors.ok ? errors.payload.results || [] : [];
     if (errors.ok) actions.renderErrors(errorRows);
     if (detail.ok) {
@@ -136,6 +140,10 @@ evaluation.setup(refresh);
 // The run list (static/js/run_list.js) asks for a run's boxes; it hears which run is drawn and when the runs
 // may have changed.
 on("run:show", ({ jobId }) => boxes.loadRun(jobId));
+on("run:drawn", ({ jobId }) => {
+  const job = listedJobs.find((candidate) => candidate.id === jobId);
+  if (job && job.origin !== "import") filter.startAt(job.confidence);
+});
 
 refresh();
 boxes.loadRun();
