@@ -1,3 +1,5 @@
+import math
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -285,3 +287,46 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "created_at",
             "finished_at",
         ]
+
+
+class DetectionSummaryFilterSerializer(serializers.Serializer):
+    min_confidence = serializers.FloatField(
+        min_value=0.0, max_value=1.0, default=0.0, help_text="Count only boxes at or above this confidence"
+    )
+
+    def validate_min_confidence(self, value: float) -> float:
+        # NaN passes both bounds (every comparison with it is false).
+        if math.isnan(value):
+            raise serializers.ValidationError("A number from 0 to 1 is required.")
+        return value
+
+
+class DetectionSpanSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    first_frame = serializers.IntegerField()
+    last_frame = serializers.IntegerField()
+    first_seconds = serializers.FloatField()
+    last_seconds = serializers.FloatField()
+    max_confidence = serializers.FloatField()
+
+
+class ClassSpanSerializer(DetectionSpanSerializer):
+    class_name = serializers.CharField()
+
+
+class TrackSpanSerializer(DetectionSpanSerializer):
+    track_id = serializers.IntegerField()
+    class_name = serializers.CharField(help_text="The track's most frequent class")
+
+
+class DetectionSummarySerializer(serializers.Serializer):
+    """The schema of processing.selectors_detections.detection_summary_for_job's answer."""
+
+    job_id = serializers.UUIDField()
+    job_status = serializers.CharField()
+    tracked = serializers.BooleanField()
+    min_confidence = serializers.FloatField()
+    boxes = serializers.IntegerField()
+    classes = ClassSpanSerializer(many=True, help_text="Most frequent first, at most 200")
+    tracks = TrackSpanSerializer(many=True, help_text="In order of appearance, at most 500")
+    tracks_total = serializers.IntegerField(help_text="Every track of the run, listed or not")

@@ -23,6 +23,11 @@ urlpatterns = [
     path("storage/statistics/", views_queue.StorageStatisticsView.as_view(), name="storage-statistics"),
     path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<uuid:job_id>/detections/", views.JobDetectionListView.as_view(), name="job-detections"),
+    path(
+        "jobs/<uuid:job_id>/detections/summary/",
+        views.JobDetectionSummaryView.as_view(),
+        name="job-detection-summary",
+    ),
     path("jobs/<uuid:job_id>/export/<str:export_format>/", views.JobExportView.as_view(), name="job-export"),
     path("jobs/<uuid:job_id>/annotated-video/", views.JobAnnotatedVideoView.as_view(), name="job-annotated-video"),
     path(

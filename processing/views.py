@@ -20,8 +20,11 @@ from processing.selectors import (
     job_get_for_user,
     job_list_for_video,
 )
+from processing.selectors_detections import detection_summary_for_job
 from processing.serializers import (
     DetectionSerializer,
+    DetectionSummaryFilterSerializer,
+    DetectionSummarySerializer,
     DetectorModelCreateSerializer,
     DetectorModelSerializer,
     DetectorModelUpdateSerializer,
@@ -142,6 +145,18 @@ class JobDetectionListView(generics.ListAPIView):
 
     def get_queryset(self):
         return _job_or_404(self.request, self.kwargs["job_id"]).detections.order_by("frame_index", "id")
+
+
+class JobDetectionSummaryView(APIView):
+    """Per class and per track, how many boxes and where they first and last show up: the page's detections browser."""
+
+    @extend_schema(parameters=[DetectionSummaryFilterSerializer], responses={200: DetectionSummarySerializer})
+    def get(self, request, job_id):
+        job = _job_or_404(request, job_id)
+        filters = DetectionSummaryFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        summary = detection_summary_for_job(job=job, min_confidence=filters.validated_data["min_confidence"])
+        return Response(summary)
 
 
 class VideoErrorListView(generics.ListAPIView):

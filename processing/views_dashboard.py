@@ -10,6 +10,7 @@ from mediaplatform.api.fields import bounded_integer, column_integer_range
 from processing.models import Detection, RecoveryStrategy
 from processing.selectors import video_latest_job
 from processing.selectors_dashboard import FRAMES_PER_CHUNK, detection_job_for_video, detections_packed, video_for_page
+from processing.selectors_video_page import FAILURE_REASONS, STAGE_LABELS, recovery_advice_table, video_page_facts
 from videos.models import Video
 from videos.services.workflow import video_allowed_actions
 
@@ -30,16 +31,26 @@ def video_page(request, video_id):
     """A video: the player with its boxes, the stage timeline, live progress, errors, the chart, the actions."""
     video = _video_or_404(request, video_id)
     job = video_latest_job(video=video)
+    facts = video_page_facts(video=video, job=job)
+    allowed = video_allowed_actions(video=video)
+    if facts["failure"] and not facts["failure"]["retry"]:
+        allowed.remove("retry")
     return render(
         request,
         "video_detail.html",
         {
             "video": video,
             "job": job,
-            "stages": list(job.stages.all()) if job else [],
-            "allowed_actions": video_allowed_actions(video=video),
+            "allowed_actions": allowed,
             "export_formats": EXPORT_FORMATS,
             "recovery_labels": dict(RecoveryStrategy.choices),
+            "facts": facts,
+            # The same words for a video that fails or is cancelled while its page is open.
+            "page_words": {
+                "failure_reasons": FAILURE_REASONS,
+                "recovery_advice": recovery_advice_table(),
+                "stage_labels": STAGE_LABELS,
+            },
         },
     )
 

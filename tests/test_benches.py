@@ -21,6 +21,7 @@ LAST_LINE_KEYS = {
     "accuracy.py": ["precision", "recall", "map50", "map50_95"],
     "annotated_video.py": ["render_fps", "baseline_fps", "ratio", "short_peak_mb", "long_peak_mb", "memory_ratio"],
     "api.py": ["videos", "clients", "workers", "server"],
+    "detection_summary.py": ["summary_ms", "baseline_ms", "ratio", "boxes"],
     "events.py": ["layer", "winner"],
     "memory.py": ["long_peak_mb", "short_peak_mb", "memory_ratio"],
     "models.py": ["models", "fps"],

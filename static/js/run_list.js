@@ -1,5 +1,5 @@
 // The video page's run list: which model and options made each run's boxes, whether it reused the results of an
-// identical earlier run, and a button to show a run: static/js/video.js then draws that run's boxes, chart and
+// identical earlier run, and a button to show a run: static/js/video_page.js then draws that run's boxes, chart and
 // classes ("run:show"), and tells which run is drawn ("run:drawn") and when the runs were listed ("runs:listed").
 
 const root = document.getElementById("video-page");
@@ -49,7 +49,7 @@ function render() {
       " ",
       text("span", `badge state-${job.status}`, job.status),
       " ",
-      text("span", "small", `${job.detections_count} boxes${index === 0 ? " · latest" : ""}`),
+      text("span", "small", `${job.detections_count === 1 ? "1 box" : `${job.detections_count} boxes`}${index === 0 ? " · latest" : ""}`),
     );
     item.appendChild(head);
     const used = text("div", "run-options-used small", describe(job));

@@ -51,7 +51,7 @@ def test_import_a_reference_evaluate_the_run_and_see_the_figures(
     expect(page.locator("#exports a[data-format=coco]")).to_have_attribute(
         "href", f"/api/v1/jobs/{run.pk}/export/coco/"
     )
-    expect(page.locator("#timeline")).to_contain_text("inference")
+    expect(page.locator("#timeline")).to_contain_text("Inference")
 
     # Keyboard: from the run chooser, Tab reaches the button and Enter queues the evaluation.
     expect(page.get_by_label("Run to evaluate")).to_have_value(str(run.pk))

@@ -66,6 +66,11 @@ def test_keyboard_alone_signs_in_and_acts(page, console_problems, processed_vide
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
     screenshot(page, "keyboard_focus_archive")
     page.keyboard.press("Enter")
+    # Archiving asks first; the safe answer has the focus, the next one archives.
+    expect(page.get_by_role("button", name="Keep it as it is")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Archive", exact=True).last).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.locator("#state-badge")).to_have_text("archived")
 
     # The confidence slider moves with the arrow keys.

@@ -33,7 +33,7 @@ def test_video_page_plays_and_draws_the_boxes(page, console_problems, processed_
     expect(page.locator("#class-filter label").first).to_be_visible()
     expect(page.locator("#chart svg polyline").first).to_be_attached()
     expect(page.locator("#timeline li")).not_to_have_count(0)
-    expect(page.locator("#timeline")).to_contain_text("inference")
+    expect(page.locator("#timeline")).to_contain_text("Inference")
     expect(page.locator("#timeline .duration").first).to_contain_text(" s")
     expect(page.get_by_role("button", name="Another run")).to_be_enabled()
     expect(page.get_by_role("button", name="Retry")).to_be_disabled()
@@ -67,6 +67,14 @@ def test_video_page_actions_show_the_apis_answers(page, console_problems, proces
     page.goto(f"/videos/{video.pk}/")
     expect(page.locator("#state-badge")).to_have_text("completed")
     page.get_by_role("button", name="Archive").click()
+    # Nothing un-archives a video: the page asks first, and keeping it changes nothing.
+    dialog = page.get_by_role("dialog", name="Archive this video?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Keep it as it is").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#state-badge")).to_have_text("completed")
+    page.get_by_role("button", name="Archive").click()
+    dialog.get_by_role("button", name="Archive", exact=True).click()
     expect(page.locator("#action-message")).to_have_text("Archived.")
     expect(page.locator("#state-badge")).to_have_text("archived")
     expect(page.get_by_role("button", name="Archive")).to_be_disabled()
@@ -75,6 +83,7 @@ def test_video_page_actions_show_the_apis_answers(page, console_problems, proces
         "document.querySelector('[data-action=archive]').disabled = false;"
         "document.querySelector('[data-action=archive]').click()"
     )
+    dialog.get_by_role("button", name="Archive", exact=True).click()
     expect(page.locator("#action-message")).to_contain_text("Only a completed or failed video can be archived")
     expect(page.locator("#action-message")).to_have_class("message error")
     screenshot(page, "video_page_409")

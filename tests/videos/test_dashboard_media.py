@@ -108,7 +108,7 @@ def test_video_page_renders_for_its_owner_only(client):
     page = client.get(f"/videos/{video.pk}/").content.decode()
     assert video.title in page
     assert f"/api/v1/jobs/{job.pk}/export/coco/" in page
-    assert "js/video.js" in page
+    assert "js/video_page.js" in page
     assert 'data-action="run"' in page
     client.force_login(UserFactory())
     assert client.get(f"/videos/{video.pk}/").status_code == 404
