@@ -22,14 +22,15 @@ function describe(alert) {
   item.dataset.alertId = String(alert.id);
   item.dataset.check = alert.check;
   const badge = document.createElement("span");
-  badge.className = `alert-severity ${alert.severity}`;
-  badge.textContent = alert.severity;
+  const label = alert.status === "resolved" ? "resolved" : alert.severity;
+  badge.className = `alert-severity ${label}`;
+  badge.textContent = label;
   item.append(badge);
   const span = alert.window_seconds ? `, window ${alert.window_seconds} s` : "";
   let text = `${alert.title}: ${figure(alert, alert.last_value)} (threshold ${figure(alert, alert.threshold)}${span})`;
   if (alert.status === "resolved") {
     item.classList.add("alert-resolved");
-    text = `Resolved: ${text}`;
+    text = `${text}, was ${alert.severity}`;
   }
   item.append(document.createTextNode(text));
   return item;

@@ -154,3 +154,18 @@ def test_a_figure_under_its_thresholds_opens_nothing():
         finished_job(JobStatus.COMPLETED)
     evaluation = alerts_evaluate()
     assert evaluation.opened == [] and not Alert.objects.exists()
+
+
+def test_the_admin_lists_open_and_past_alerts(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    finished_job(JobStatus.FAILED, error=True)
+    alerts_evaluate()
+    Alert.objects.filter(check_name="error_rate").update(status="resolved", resolved_at=timezone.now())
+
+    listed = client.get("/admin/notifications/alert/")
+    only_open = client.get("/admin/notifications/alert/?status__exact=open")
+
+    assert listed.status_code == 200
+    assert listed.content.decode().count('class="field-check_name"') == 2
+    assert only_open.content.decode().count('class="field-check_name"') == 1
+    assert client.get(f"/admin/notifications/alert/{Alert.objects.first().pk}/change/").status_code == 200
