@@ -169,3 +169,20 @@ def test_the_admin_lists_open_and_past_alerts(client):
     assert listed.content.decode().count('class="field-check_name"') == 2
     assert only_open.content.decode().count('class="field-check_name"') == 1
     assert client.get(f"/admin/notifications/alert/{Alert.objects.first().pk}/change/").status_code == 200
+
+
+def test_the_sweep_delivers_an_alert_event_left_pending(django_capture_on_commit_callbacks):
+    from notifications.services.delivery import deliver_pending_events
+
+    channel = listen(STAFF_ALERTS_GROUP)
+    finished_job(JobStatus.FAILED)
+    with django_capture_on_commit_callbacks(execute=False):  # as when the process died right after the commit
+        alerts_evaluate()
+    event = OutboxEvent.objects.get(video__isnull=True)
+    assert event.status == OutboxStatus.PENDING
+
+    assert deliver_pending_events(grace=timedelta(0)) == 1
+
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (OutboxStatus.SENT, 1)
+    assert receive(channel)[0]["event"]["alert"]["check"] == "failed_rate"
