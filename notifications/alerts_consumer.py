@@ -1,7 +1,8 @@
 """`/ws/alerts/`: platform alerts for staff, live.
 
 On connect a staff socket gets `{"type": "alerts.snapshot", "alerts": [...]}` with every open alert, then each
-`alert_opened` / `alert_resolved` event as it commits (`{"event_type": ..., "timestamp": ..., "alert": {...}}`).
+`alert_opened` / `alert_escalated` / `alert_resolved` event as it commits
+(`{"event_type": ..., "timestamp": ..., "alert": {...}}`).
 Anyone else is refused: 4401 when not signed in, 4403 when not staff. Like /ws/videos/, the socket closes with
 4401 when the credential it was opened with ends (notifications.credentials).
 """

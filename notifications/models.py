@@ -26,6 +26,7 @@ class EventType(models.TextChoices):
     STATE_CHANGED = "state_changed", "State changed"
     # Platform alerts: for staff only (the staff websocket group, staff users' webhooks and emails).
     ALERT_OPENED = "alert_opened", "Alert opened"
+    ALERT_ESCALATED = "alert_escalated", "Alert escalated"
     ALERT_RESOLVED = "alert_resolved", "Alert resolved"
 
 

@@ -1,10 +1,10 @@
 """Platform alerts: the pipeline's figures against the ALERT_* thresholds, every minute on beat.
 
 A figure over its warning threshold opens an alert for its check (critical over the critical one); while it is
-open no second one opens, each evaluation records the latest and the peak figure and raises the severity when
-the figure crosses the critical threshold; back under the warning threshold, the alert resolves. Opening and
-resolving each change the alert, write an audit row and an outbox event for staff's sockets in one
-transaction; the emails to staff and the webhook POSTs go out once it commits.
+open no second one opens, each evaluation records the latest and the peak figure and escalates it to critical
+when the figure crosses the critical threshold; back under the warning threshold, the alert resolves. Opening,
+escalating and resolving each change the alert, write an audit row, an outbox event for staff's sockets and the
+webhook deliveries in one transaction; the emails to staff and the pushes go out once it commits.
 """
 
 import logging
@@ -77,7 +77,7 @@ def _email(*, alert: Alert, event_type: str) -> None:
     recipients = alert_email_recipients()
     if not recipients:
         return
-    verb = "opened" if event_type == EventType.ALERT_OPENED else "resolved"
+    verb = {EventType.ALERT_OPENED: "opened", EventType.ALERT_ESCALATED: "escalated"}.get(event_type, "resolved")
     subject = f"[mediaplatform] {alert.severity.upper()} alert {verb}: {alert.get_check_name_display()}"
     body = (
         f"{alert.get_check_name_display()} alert {verb}.\n\n"
@@ -185,7 +185,10 @@ def alert_figures_record(*, alert: Alert, value: float, severity: str, threshold
             )
             alert.severity, alert.threshold = severity, threshold
             fields += ["severity", "threshold"]
-        alert.save(update_fields=fields)
+            alert.save(update_fields=fields)
+            _announce(alert=alert, event_type=EventType.ALERT_ESCALATED)
+        else:
+            alert.save(update_fields=fields)
     return alert
 
 

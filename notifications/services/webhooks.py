@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EVENT_TYPES = (EventType.PROCESSING_COMPLETED, EventType.PROCESSING_FAILED, EventType.PROCESSING_CANCELLED)
 # Platform alerts tell how the whole platform fares: sent only to active staff owners who subscribed to them.
-ALERT_EVENT_TYPES = (EventType.ALERT_OPENED, EventType.ALERT_RESOLVED)
+ALERT_EVENT_TYPES = (EventType.ALERT_OPENED, EventType.ALERT_ESCALATED, EventType.ALERT_RESOLVED)
 SIGNATURE_HEADER = "X-Mediaplatform-Signature"
 USER_AGENT = "mediaplatform-webhooks/1.0"
 # Of the receiver's answer only this much is read: what an attempt records of it.

@@ -1,5 +1,5 @@
 // Staff's banner of open platform alerts: the snapshot /ws/alerts/ sends on connect, then each alert as it
-// opens or resolves. A resolved alert stays listed briefly so the change is seen, then leaves; the banner
+// opens, escalates or resolves. A resolved alert stays listed briefly so the change is seen, then leaves; the banner
 // hides when nothing is open. Reconnects with backoff when the socket drops.
 
 const FIRST_RETRY_MS = 1000;
@@ -54,7 +54,7 @@ function take(message) {
   if (message.type === "alerts.snapshot") {
     alerts.clear();
     for (const alert of message.alerts) alerts.set(alert.id, alert);
-  } else if (message.event_type === "alert_opened") {
+  } else if (message.event_type === "alert_opened" || message.event_type === "alert_escalated") {
     alerts.set(message.alert.id, message.alert);
   } else if (message.event_type === "alert_resolved") {
     alerts.set(message.alert.id, message.alert);

@@ -91,7 +91,13 @@ def test_an_alert_opens_once_rises_to_critical_and_resolves_by_itself(settings, 
     failed.refresh_from_db()
     assert (failed.severity, failed.threshold, failed.value) == ("critical", 0.15, 0.1)
     assert failed.last_value == failed.peak_value == pytest.approx(2 / 11, abs=1e-6)
-    assert len(mail.outbox) == 2
+    # Both cross their critical thresholds (failed 18% > 15%, errors 18% > 10%): each escalation is told once.
+    escalated = [message["event"] for message in receive(channel, count=2)]
+    assert {(event["event_type"], event["alert"]["check"], event["alert"]["severity"]) for event in escalated} == {
+        ("alert_escalated", "failed_rate", "critical"),
+        ("alert_escalated", "error_rate", "critical"),
+    }
+    assert len(mail.outbox) == 4 and "CRITICAL alert escalated" in mail.outbox[3].subject
 
     # Back under: the failures leave the window.
     settings.ALERT_WINDOW_SECONDS = 1
@@ -102,7 +108,7 @@ def test_an_alert_opens_once_rises_to_critical_and_resolves_by_itself(settings, 
     assert failed.status == "resolved" and failed.resolved_at is not None and failed.last_value == 0
     resolved = receive(channel, count=2)
     assert {message["event"]["event_type"] for message in resolved} == {"alert_resolved"}
-    assert len(mail.outbox) == 4
+    assert len(mail.outbox) == 6
 
     actions = list(
         AuditLogEntry.objects.filter(object_type="notifications.Alert", object_id=str(failed.pk))
@@ -111,7 +117,9 @@ def test_an_alert_opens_once_rises_to_critical_and_resolves_by_itself(settings, 
     )
     assert actions == ["alert.open", "alert.escalate", "alert.resolve"]
     events = OutboxEvent.objects.filter(video__isnull=True).order_by("id")
-    assert [event.event_type for event in events] == ["alert_opened"] * 2 + ["alert_resolved"] * 2
+    assert [event.event_type for event in events] == ["alert_opened"] * 2 + ["alert_escalated"] * 2 + [
+        "alert_resolved"
+    ] * 2
     assert all(event.target_groups == [STAFF_ALERTS_GROUP] for event in events)
     assert all(event.status == OutboxStatus.SENT for event in events)
 
