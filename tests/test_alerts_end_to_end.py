@@ -101,7 +101,8 @@ def test_failures_fire_prometheus_and_platform_alerts_that_resolve_after_recover
     try:
         web, port = live.start_web("web-alerts", extra_env=PLATFORM_ENV)
         started.append(web)
-        started.append(live.start_celery_worker("worker-alerts", extra_env=PLATFORM_ENV))
+        worker = live.start_celery_worker("worker-alerts", extra_env=PLATFORM_ENV)
+        started.append(worker)
         server = f"127.0.0.1:{port}"
         prometheus_process, prometheus = start_prometheus(tmp_path, target=server)
         started.append(prometheus_process)
@@ -158,6 +159,9 @@ def test_failures_fire_prometheus_and_platform_alerts_that_resolve_after_recover
                 what="the platform's failed-rate and error-rate alerts",
                 logs=started,
             )
+            # The worker ran the evaluation, so its email went out there: the console backend writes it to its log.
+            live.wait_for_log(worker, "Subject: [mediaplatform] CRITICAL alert opened: Failed processing rate", 60)
+            live.wait_for_log(worker, "To: oncall@example.com", 10)
             failed_alert = Alert.objects.get(check_name="failed_rate")
             assert (failed_alert.severity, failed_alert.value, failed_alert.threshold) == ("critical", 1.0, 0.15)
             assert failed_alert.window_seconds == WINDOW_SECONDS
