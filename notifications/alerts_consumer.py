@@ -1,6 +1,6 @@
 """`/ws/alerts/`: platform alerts for staff, live.
 
-On connect a staff socket gets `{"type": "alerts.snapshot", "alerts": [...]}` with every open alert, then each
+On connect a staff socket gets `{"event_type": "subscribed", "alerts": [...]}` with every open alert, then each
 `alert_opened` / `alert_escalated` / `alert_resolved` event as it commits
 (`{"event_type": ..., "timestamp": ..., "alert": {...}}`).
 Anyone else is refused: 4401 when not signed in, 4403 when not staff. Like /ws/videos/, the socket closes with
@@ -42,7 +42,7 @@ class StaffAlertsConsumer(AsyncJsonWebsocketConsumer):
         self.credentials_group = credentials_group(user.pk)
         await self.channel_layer.group_add(self.credentials_group, self.channel_name)
         alerts = await database_sync_to_async(open_alert_payloads)()
-        await self.send_json({"type": "alerts.snapshot", "alerts": alerts})
+        await self.send_json({"event_type": "subscribed", "alerts": alerts})
 
     async def disconnect(self, code):
         if self.joined:

@@ -64,7 +64,15 @@ def start_prometheus(folder: Path, *, target: str) -> tuple[live.LiveProcess, st
         ],
     )
     live.wait_for_port(port, process)
-    return process, f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    # Listening is not ready: until its storage is open, Prometheus answers 503 with a plain-text body.
+    wait_until(
+        lambda: requests.get(f"{base}/-/ready", timeout=10).status_code == 200,
+        timeout=60,
+        what="Prometheus to be ready",
+        logs=[process],
+    )
+    return process, base
 
 
 def firing(prometheus: str, name: str) -> set[str]:
@@ -120,7 +128,7 @@ def test_failures_fire_prometheus_and_platform_alerts_that_resolve_after_recover
         assert refused.value.rcvd.code == 4403
 
         with connect(f"ws://{server}/ws/alerts/", subprotocols=token_protocols(staff), open_timeout=10) as socket:
-            assert json.loads(socket.recv(timeout=10)) == {"type": "alerts.snapshot", "alerts": []}
+            assert json.loads(socket.recv(timeout=10)) == {"event_type": "subscribed", "alerts": []}
 
             api = requests.Session()
             api.headers["Authorization"] = f"Token {uploader.key}"
@@ -189,7 +197,7 @@ def test_failures_fire_prometheus_and_platform_alerts_that_resolve_after_recover
         for process in reversed(started):
             process.stop()
     print(
-        f"Prometheus fired {sorted(fired)} {fired_after:.1f}s after the last failure and resolved it after "
-        f"{prometheus_resolved_after:.1f}s (window {WINDOW_SECONDS}s); the platform's alert opened at "
+        f"Prometheus fired {sorted(fired)} {fired_after:.1f}s after the test saw the last failure, resolved it "
+        f"{prometheus_resolved_after:.1f}s after (window {WINDOW_SECONDS}s); the platform's alert opened at "
         f"{failed_alert.value:g} over {failed_alert.threshold:g} and resolved"
     )

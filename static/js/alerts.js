@@ -51,7 +51,7 @@ function render() {
 }
 
 function take(message) {
-  if (message.type === "alerts.snapshot") {
+  if (message.event_type === "subscribed") {
     alerts.clear();
     for (const alert of message.alerts) alerts.set(alert.id, alert);
   } else if (message.event_type === "alert_opened" || message.event_type === "alert_escalated") {
