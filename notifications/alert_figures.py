@@ -17,15 +17,16 @@ class PipelineFigures:
     finished_jobs: int  # completed or failed within the window
     failed_rate: float  # share of the finished jobs that failed
     error_rate: float  # share of the finished jobs that recorded any error (retried ones included)
-    queue_backlog: int  # tasks waiting in the Celery queues
+    queue_backlog: int | None  # tasks waiting in the Celery queues; None when the broker did not answer
     queue_age_seconds: float  # how long the oldest queued job has waited
     processing_time_seconds: float  # mean run time of the jobs completed within the window
 
-    def value(self, check: str) -> float:
+    def value(self, check: str) -> float | None:
+        """The check's figure; None when it could not be read (its alert then stays as it is)."""
         return {
             "failed_rate": self.failed_rate,
             "error_rate": self.error_rate,
-            "queue_backlog": float(self.queue_backlog),
+            "queue_backlog": None if self.queue_backlog is None else float(self.queue_backlog),
             "queue_age": self.queue_age_seconds,
             "processing_time": self.processing_time_seconds,
         }[check]

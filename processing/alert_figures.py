@@ -1,8 +1,10 @@
 """The pipeline's figures that alerts watch (notifications.alert_figures) and /metrics exports: one reading, so
 the platform's own alerts and Prometheus' rules judge the same numbers."""
 
+import logging
 from datetime import timedelta
 
+import redis
 from django.conf import settings
 from django.db.models import Avg, Count, Exists, F, Min, OuterRef, Q
 from django.utils import timezone
@@ -12,6 +14,17 @@ from mediaplatform.metrics import METRIC_PREFIX
 from notifications.alert_figures import PipelineFigures
 from processing.metrics import queue_depths
 from processing.models import JobStatus, ProcessingErrorLog, ProcessingJob
+
+logger = logging.getLogger(__name__)
+
+
+def _queue_backlog() -> int | None:
+    try:
+        return sum(queue_depths().values())
+    except redis.RedisError as exc:
+        # The broker down is the health check's finding; the other figures are still worth judging.
+        logger.warning("queue backlog unreadable: %s", exc)
+        return None
 
 
 def pipeline_figures_read(*, window_seconds: int) -> PipelineFigures:
@@ -34,7 +47,7 @@ def pipeline_figures_read(*, window_seconds: int) -> PipelineFigures:
         finished_jobs=total,
         failed_rate=counts["failed"] / total if total else 0.0,
         error_rate=counts["with_errors"] / total if total else 0.0,
-        queue_backlog=sum(queue_depths().values()),
+        queue_backlog=_queue_backlog(),
         queue_age_seconds=max((now - oldest_queued).total_seconds(), 0.0) if oldest_queued else 0.0,
         processing_time_seconds=mean_run.total_seconds() if mean_run else 0.0,
     )

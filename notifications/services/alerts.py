@@ -199,7 +199,11 @@ def alerts_evaluate() -> AlertEvaluation:
     evaluation = AlertEvaluation(figures=figures)
     open_by_check = {alert.check_name: alert for alert in Alert.objects.filter(status=AlertStatus.OPEN)}
     for check, thresholds in alert_thresholds().items():
-        value = round(figures.value(check), 6)
+        figure = figures.value(check)
+        if figure is None:
+            logger.warning("alert check %s skipped: its figure could not be read", check)
+            continue
+        value = round(figure, 6)
         severity = thresholds.severity(value)
         current = open_by_check.get(check)
         if current is None and severity is not None:

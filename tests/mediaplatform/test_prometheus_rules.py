@@ -1,6 +1,7 @@
 """deploy/prometheus/alerts.yml: valid for promtool, its unit tests pass, and its thresholds are the settings'."""
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,8 @@ CHECKS = {
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool is missing: `scripts/ensure_prerequisites.sh test` installs the prometheus package")
     return subprocess.run(["promtool", *args], cwd=RULES_DIR, capture_output=True, text=True, timeout=120)
 
 

@@ -194,3 +194,32 @@ def test_the_sweep_delivers_an_alert_event_left_pending(django_capture_on_commit
     event.refresh_from_db()
     assert (event.status, event.attempts) == (OutboxStatus.SENT, 1)
     assert receive(channel)[0]["event"]["alert"]["check"] == "failed_rate"
+
+
+def test_two_evaluations_at_once_open_one_alert():
+    from notifications.services.alerts import alert_open
+
+    opened = [
+        alert_open(check="queue_age", severity="warning", value=400.0, threshold=300.0, window_seconds=3600)
+        for _ in range(2)
+    ]
+    assert opened[0] is not None and opened[1] is None
+    assert Alert.objects.filter(check_name="queue_age").count() == 1
+
+
+def test_an_unreadable_broker_leaves_the_backlog_alert_as_it_is(settings, monkeypatch):
+    import redis
+
+    from processing import alert_figures
+
+    def broker_down():
+        raise redis.ConnectionError("Connection refused")
+
+    settings.ALERT_QUEUE_BACKLOG_WARNING = -1  # any readable backlog would open an alert
+    monkeypatch.setattr(alert_figures, "queue_depths", broker_down)
+    finished_job(JobStatus.FAILED)
+
+    evaluation = alerts_evaluate()
+
+    assert evaluation.figures.queue_backlog is None
+    assert [alert.check_name for alert in evaluation.opened] == ["failed_rate"]
