@@ -81,10 +81,9 @@ def _email(*, alert: Alert, event_type: str) -> None:
     subject = f"[mediaplatform] {alert.severity.upper()} alert {verb}: {alert.get_check_name_display()}"
     body = (
         f"{alert.get_check_name_display()} alert {verb}.\n\n"
-        f"Severity: {alert.severity}\n"
-        f"Figure when opened: {alert.value:g} (threshold {alert.threshold:g}, "
-        f"window {alert.window_seconds} s)\n"
-        f"Latest figure: {alert.last_value:g}; peak: {alert.peak_value:g}\n"
+        f"Severity: {alert.severity} (over {alert.threshold:g})\n"
+        f"Latest figure: {alert.last_value:g}; peak: {alert.peak_value:g}; when opened: {alert.value:g}\n"
+        f"Window: {alert.window_seconds} s\n"
         f"Opened: {alert.opened_at.isoformat()}\n"
         + (f"Resolved: {alert.resolved_at.isoformat()}\n" if alert.resolved_at else "")
     )

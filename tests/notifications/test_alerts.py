@@ -80,7 +80,11 @@ def test_an_alert_opens_once_rises_to_critical_and_resolves_by_itself(settings, 
     assert {message["event"]["event_type"] for message in pushed} == {"alert_opened"}
     assert {message["event"]["alert"]["check"] for message in pushed} == {"failed_rate", "error_rate"}
     assert sorted(message.to for message in mail.outbox) == [[staff.email]] * 2
-    assert "WARNING alert opened: Failed processing rate" in mail.outbox[0].subject + mail.outbox[1].subject
+    failed_email = next(message for message in mail.outbox if "Failed processing rate" in message.subject)
+    assert failed_email.subject == "[mediaplatform] WARNING alert opened: Failed processing rate"
+    assert "Severity: warning (over 0.05)\nLatest figure: 0.1; peak: 0.1; when opened: 0.1\nWindow: 3600 s" in (
+        failed_email.body
+    )
 
     # Still over: no second alert, no second message; the figures follow.
     finished_job(JobStatus.FAILED, error=True)  # 2 of 11 failed: 18%, over the critical threshold
