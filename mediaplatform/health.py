@@ -136,6 +136,22 @@ def register_check(name: str, check: Callable[[], ComponentHealth]) -> None:
     CHECKS[name] = check
 
 
+# Figures the apps add to the readiness body next to the components (processing: database pool, alert
+# thresholds); a figure that cannot be read is reported as its error, never fails readiness.
+DETAILS: dict[str, Callable[[], dict]] = {}
+
+
+def register_detail(name: str, read: Callable[[], dict]) -> None:
+    DETAILS[name] = read
+
+
+def _detail(read: Callable[[], dict]) -> dict:
+    try:
+        return read()
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def _checked(check: Callable[[], ComponentHealth]) -> ComponentHealth:
     # A check that fails outside its own guard is unhealthy too: readiness must answer 503, never 500.
     try:
@@ -162,8 +178,10 @@ def ready(request):
     overall, components = readiness_report()
     body = {
         "status": overall,
+        "version": settings.PLATFORM_VERSION,
         "timestamp": timezone.now().isoformat(),
         "uptime_seconds": round(time.time() - STARTED_AT, 1),
         "components": {name: component.as_dict() for name, component in components.items()},
+        **{name: _detail(read) for name, read in DETAILS.items()},
     }
     return JsonResponse(body, status=503 if overall == UNHEALTHY else 200)

@@ -6,6 +6,7 @@ defaults run the platform on one machine against local PostgreSQL and Redis.
 
 import os
 import secrets
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -286,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "description": "Hands jobs whose worker died (stale heartbeat) or whose retry was lost to a live worker.",
     },
+    "notifications: evaluate alert thresholds": {
+        "task": "notifications.tasks.evaluate_alerts",
+        "schedule": timedelta(seconds=60),
+        "description": "Opens an alert for each figure over its ALERT_* threshold, resolves those back under it.",
+    },
     "processing: daily retention cleanup": {
         "task": "processing.tasks.retention_cleanup",
         "schedule": crontab(minute="30", hour="3"),
@@ -411,6 +417,34 @@ WEBHOOK_BACKOFF_BASE_SECONDS = env.float("WEBHOOK_BACKOFF_BASE_SECONDS", 30.0)
 METRICS_TOKEN = env.str("METRICS_TOKEN", "")  # when set, /metrics wants "Authorization: Bearer <token>"
 METRICS_PUBLIC = env.bool("METRICS_PUBLIC", False)  # without a token /metrics answers 403 unless this opens it
 DETECTOR_TRACKER = env.str("DETECTOR_TRACKER", "bytetrack.yaml")
+
+
+# What /health/ready reports as the running version: the release's own, else pyproject.toml's.
+def _project_version() -> str:
+    try:
+        return tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+PLATFORM_VERSION = env.str("PLATFORM_VERSION", "") or _project_version()
+# Alerts (notifications.services.alerts, every minute on beat): a figure over its warning threshold opens an
+# alert, over its critical one makes it critical, back under the warning threshold resolves it. Rates are shares of
+# the jobs that finished within ALERT_WINDOW_SECONDS. deploy/prometheus/alerts.yml holds the same defaults.
+ALERT_WINDOW_SECONDS = env.int("ALERT_WINDOW_SECONDS", 3600)
+ALERT_FAILED_RATE_WARNING = env.float("ALERT_FAILED_RATE_WARNING", 0.05)
+ALERT_FAILED_RATE_CRITICAL = env.float("ALERT_FAILED_RATE_CRITICAL", 0.15)
+ALERT_ERROR_RATE_WARNING = env.float("ALERT_ERROR_RATE_WARNING", 0.02)
+ALERT_ERROR_RATE_CRITICAL = env.float("ALERT_ERROR_RATE_CRITICAL", 0.10)
+ALERT_QUEUE_BACKLOG_WARNING = env.int("ALERT_QUEUE_BACKLOG_WARNING", 100)
+ALERT_QUEUE_BACKLOG_CRITICAL = env.int("ALERT_QUEUE_BACKLOG_CRITICAL", 500)
+ALERT_QUEUE_AGE_WARNING_SECONDS = env.float("ALERT_QUEUE_AGE_WARNING_SECONDS", 300.0)
+ALERT_QUEUE_AGE_CRITICAL_SECONDS = env.float("ALERT_QUEUE_AGE_CRITICAL_SECONDS", 900.0)
+ALERT_PROCESSING_TIME_WARNING_SECONDS = env.float("ALERT_PROCESSING_TIME_WARNING_SECONDS", 300.0)
+ALERT_PROCESSING_TIME_CRITICAL_SECONDS = env.float("ALERT_PROCESSING_TIME_CRITICAL_SECONDS", 600.0)
+# Alert emails go to active staff users with an address; the console backend prints them (make run).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "mediaplatform@localhost")
 
 # Validation limits: anything beyond is refused with a specific error code.
 VIDEO_MAX_DURATION_SECONDS = env.float("VIDEO_MAX_DURATION_SECONDS", 4.0 * 3600)

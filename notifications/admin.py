@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from audit.admin_mixins import AuditedAdminMixin
-from notifications.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from notifications.models import Alert, OutboxEvent, WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(OutboxEvent)
@@ -44,4 +44,34 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """Open and past alerts; only the evaluation opens and resolves them."""
+
+    list_display = [
+        "opened_at",
+        "check_name",
+        "severity",
+        "status",
+        "value",
+        "threshold",
+        "window_seconds",
+        "peak_value",
+        "last_value",
+        "resolved_at",
+    ]
+    list_filter = ["status", "severity", "check_name"]
+    date_hierarchy = "opened_at"
+    readonly_fields = [field.name for field in Alert._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

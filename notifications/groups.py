@@ -11,3 +11,7 @@ def video_group(video_id: uuid.UUID | str) -> str:
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+# Staff's sockets on /ws/alerts/: platform alerts as they open and resolve.
+STAFF_ALERTS_GROUP = "staff.alerts"

@@ -25,6 +25,10 @@ class EventType(models.TextChoices):
     ERROR_OCCURRED = "error_occurred", "Error occurred"
     STATE_CHANGED = "state_changed", "State changed"
     ANNOTATED_VIDEO = "annotated_video", "Annotated video"
+    # Platform alerts: for staff only (the staff websocket group, staff users' webhooks and emails).
+    ALERT_OPENED = "alert_opened", "Alert opened"
+    ALERT_ESCALATED = "alert_escalated", "Alert escalated"
+    ALERT_RESOLVED = "alert_resolved", "Alert resolved"
 
 
 class OutboxEvent(models.Model):
@@ -135,3 +139,54 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number}: {self.response_status or self.error[:40]}"
+
+
+class AlertCheck(models.TextChoices):
+    """The figures watched, each against a warning and a critical threshold (settings ALERT_*)."""
+
+    FAILED_RATE = "failed_rate", "Failed processing rate"
+    ERROR_RATE = "error_rate", "Error rate"
+    QUEUE_BACKLOG = "queue_backlog", "Queue backlog"
+    QUEUE_AGE = "queue_age", "Queue age"
+    PROCESSING_TIME = "processing_time", "Processing time"
+
+
+class AlertSeverity(models.TextChoices):
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Alert(models.Model):
+    """A figure over its threshold: open until an evaluation finds it back under the warning threshold.
+
+    At most one alert per check is open (a constraint, so two evaluations at once cannot both open one).
+    """
+
+    check_name = models.CharField("check", max_length=30, choices=AlertCheck.choices)
+    severity = models.CharField(max_length=10, choices=AlertSeverity.choices)
+    status = models.CharField(max_length=10, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    value = models.FloatField(help_text="The figure when the alert opened")
+    threshold = models.FloatField(help_text="The threshold it crossed (of its severity)")
+    window_seconds = models.PositiveIntegerField(help_text="The window the figure was measured over")
+    peak_value = models.FloatField(help_text="The highest figure seen while open")
+    last_value = models.FloatField(help_text="The figure at the latest evaluation")
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_evaluated_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["check_name"], condition=models.Q(status="open"), name="alert_single_open_per_check"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "-opened_at"], name="alert_status_opened_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_check_name_display()} {self.severity} ({self.status})"

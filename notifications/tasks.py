@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from notifications.services.alerts import alerts_evaluate
 from notifications.services.delivery import deliver_pending_events, outbox_purge
 
 
@@ -21,3 +22,13 @@ def deliver_webhook(self, delivery_id: int) -> None:
     if retry_in is not None:
         # The delivery counts its own attempts; Celery only waits.
         raise self.retry(countdown=retry_in)
+
+
+@shared_task(name="notifications.tasks.evaluate_alerts")
+def evaluate_alerts_task() -> dict[str, list[str]]:
+    evaluation = alerts_evaluate()
+    return {
+        "opened": [alert.check_name for alert in evaluation.opened],
+        "resolved": [alert.check_name for alert in evaluation.resolved],
+        "open": [alert.check_name for alert in evaluation.still_open],
+    }

@@ -44,6 +44,7 @@ if redis_is_local; then need redis-server have redis-server; fi
 need nginx have nginx  # the web front (mediaplatform/serve.py)
 if [ "$purpose" = test ]; then
   need chromium have chromium  # the browser tests (tests/browser/)
+  need prometheus have promtool  # checks deploy/prometheus/alerts.yml; its Prometheus runs in the alert test
 fi
 
 # Each package once, in the order found.

@@ -14,7 +14,18 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ensure_prerequisites.sh"
-EVERY_COMMAND = ("make", "python3", "psql", "pg_isready", "postgres", "redis-cli", "redis-server", "nginx", "chromium")
+EVERY_COMMAND = (
+    "make",
+    "python3",
+    "psql",
+    "pg_isready",
+    "postgres",
+    "redis-cli",
+    "redis-server",
+    "nginx",
+    "chromium",
+    "promtool",
+)
 RECORDING_APT_GET = '#!/bin/sh\necho "$DEBIAN_FRONTEND $*" >> "{record}"\n'
 
 

@@ -213,7 +213,39 @@ def deliver_pending_events(*, limit: int = 200, grace: timedelta = SWEEP_GRACE) 
         .annotate(most_urgent=Min("priority"), oldest=Min("id"))
         .order_by("most_urgent", "oldest")[:limit]
     )
-    return sum(deliver_video_events(video_id=row["video_id"], respect_backoff=True) for row in list(due_videos))
+    sent = sum(deliver_video_events(video_id=row["video_id"], respect_backoff=True) for row in list(due_videos))
+    return sent + deliver_pending_videoless_events(limit=limit, grace=grace)
+
+
+def deliver_pending_videoless_events(*, limit: int = 200, grace: timedelta = SWEEP_GRACE) -> int:
+    """Sweep the events of no video (platform alerts for staff) that the after-commit path left behind.
+
+    They have no sequence to keep, so each is retried on its own, with the same backoff and expiry as a video's.
+    Rows another sweep holds are skipped.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=OutboxStatus.PENDING, video__isnull=True, scheduled_at__lte=now - grace)
+            .filter(Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=now))
+            .order_by("priority", "id")[:limit]
+        )
+        sent = 0
+        for event in events:
+            event.updated_at = now
+            if event.expires_at is not None and event.expires_at <= now:
+                event.status = OutboxStatus.EXPIRED
+                continue
+            event.attempts += 1
+            failure = _send(event, event.payload)
+            if failure is None:
+                event.status, event.sent_at, event.last_error, event.next_retry_at = OutboxStatus.SENT, now, "", None
+                sent += 1
+            else:
+                _record_failure(event, failure, now=now)
+        OutboxEvent.objects.bulk_update(events, UPDATED_FIELDS)
+    return sent
 
 
 def outbox_events_past_retention(*, older_than: timedelta | None = None) -> QuerySet[OutboxEvent]:

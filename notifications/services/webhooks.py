@@ -49,6 +49,8 @@ from notifications.models import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_EVENT_TYPES = (EventType.PROCESSING_COMPLETED, EventType.PROCESSING_FAILED, EventType.PROCESSING_CANCELLED)
+# Platform alerts tell how the whole platform fares: sent only to active staff owners who subscribed to them.
+ALERT_EVENT_TYPES = (EventType.ALERT_OPENED, EventType.ALERT_ESCALATED, EventType.ALERT_RESOLVED)
 SIGNATURE_HEADER = "X-Mediaplatform-Signature"
 USER_AGENT = "mediaplatform-webhooks/1.0"
 # Of the receiver's answer only this much is read: what an attempt records of it.
@@ -101,6 +103,9 @@ def webhook_endpoint_create(
     unknown = set(event_types or []) - set(EventType.values)
     if unknown:
         raise WebhookRefused(f"Unknown event types: {', '.join(sorted(unknown))}.")
+    staff_only = set(event_types or []) & set(ALERT_EVENT_TYPES)
+    if staff_only and not owner.is_staff:
+        raise WebhookRefused(f"Only staff may subscribe to {', '.join(sorted(staff_only))}.")
     limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_USER
     with transaction.atomic():
         if limit:
@@ -136,6 +141,25 @@ def webhooks_enqueue(*, video, event_type: str, payload: dict) -> list[WebhookDe
     deliveries = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(endpoint=endpoint, video_id=video.pk, event_type=event_type, payload=payload)
         for endpoint in endpoints
+    )
+    if deliveries:
+        from notifications.tasks import deliver_webhook
+
+        ids = [delivery.pk for delivery in deliveries]
+        transaction.on_commit(lambda: [deliver_webhook.delay(delivery_id) for delivery_id in ids])
+    return deliveries
+
+
+def alert_webhooks_enqueue(*, event_type: str, payload: dict) -> list[WebhookDelivery]:
+    """Create a delivery per active staff endpoint subscribed to the alert event; sent once the transaction
+    commits."""
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.filter(is_active=True, owner__is_staff=True, owner__is_active=True)
+        if event_type in (endpoint.event_types or ())
+    ]
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(endpoint=endpoint, event_type=event_type, payload=payload) for endpoint in endpoints
     )
     if deliveries:
         from notifications.tasks import deliver_webhook
@@ -211,7 +235,8 @@ def webhook_deliver(*, delivery_id) -> float | None:
         {
             "id": str(delivery.pk),
             "event_type": delivery.event_type,
-            "video_id": str(delivery.video_id),
+            # None for a platform alert, which concerns no video.
+            "video_id": str(delivery.video_id) if delivery.video_id else None,
             "data": delivery.payload,
         },
         separators=(",", ":"),

@@ -119,6 +119,7 @@ WEBSOCKET_MATRIX: dict[str, tuple] = {
     #                           anon  viewer owner  key  other staff revoked expired
     "ws/videos/":               (4401, None, None, None, None, None, 4401, 4401),
     "ws/videos/<uuid:video_id>/": (4401, None, None, None, 4404, None, 4401, 4401),
+    "ws/alerts/":               (4401, 4403, 4403, 4403, 4403, None, 4401, 4401),
 }
 # fmt: on
 

@@ -136,6 +136,12 @@ def test_metrics_exposition_parses_with_every_family_each_app_registers(client, 
         "mediaplatform_frames_per_second": "gauge",
         "mediaplatform_jobs": "gauge",
         "mediaplatform_errors": "counter",  # exposed as mediaplatform_errors_total
+        "mediaplatform_alert_window_seconds": "gauge",  # processing.alert_figures
+        "mediaplatform_jobs_finished_in_window": "gauge",
+        "mediaplatform_processing_failed_ratio": "gauge",
+        "mediaplatform_processing_error_ratio": "gauge",
+        "mediaplatform_processing_time_seconds": "gauge",
+        "mediaplatform_queue_oldest_age_seconds": "gauge",
         "mediaplatform_outbox_events": "gauge",  # notifications.metrics
         "mediaplatform_event_delivery_latency_seconds": "gauge",
     }
