@@ -281,6 +281,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "description": "Hands jobs whose worker died (stale heartbeat) or whose retry was lost to a live worker.",
     },
+    "processing: requeue lost analysis downloads": {
+        "task": "processing.tasks.requeue_lost_analysis_fetches",
+        "schedule": timedelta(seconds=60),
+        "description": "Sends again the media analysis downloads whose task was lost; fails them after 3 tries.",
+    },
     "processing: daily retention cleanup": {
         "task": "processing.tasks.retention_cleanup",
         "schedule": crontab(minute="30", hour="3"),

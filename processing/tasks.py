@@ -46,3 +46,17 @@ def install_model(install_id: int) -> str:
     except InstallRefused as exc:
         # The row says why for the admin and the socket; a refusal is an outcome, not a task error to retry.
         return f"failed: {exc.code}"
+
+
+@shared_task(name="processing.tasks.fetch_analysis_media", acks_late=True)
+def fetch_analysis_media(analysis_id: str, token: str) -> str:
+    from videos.services.media_analysis import media_analysis_fetch
+
+    return media_analysis_fetch(analysis_id=analysis_id, token=token)
+
+
+@shared_task(name="processing.tasks.requeue_lost_analysis_fetches")
+def requeue_lost_analysis_fetches() -> int:
+    from videos.services.media_analysis import media_analysis_fetches_requeue
+
+    return len(media_analysis_fetches_requeue())
