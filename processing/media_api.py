@@ -16,11 +16,9 @@ from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
-from processing.models import DetectorModel
 from processing.selectors import analysis_history_page, analysis_result
 from processing.selectors_media import analysis_detections, analysis_prompt_answer
-from processing.services.jobs import RUN_OPTION_NAMES, RunOptionsRefused, job_options_parse
-from processing.services.prompt_matching import model_class_names, prompt_match
+from processing.services.analysis_plan import analysis_run_plan
 from videos.models import AnalysisMediaType, MediaAnalysisRequest, Video
 from videos.selectors import api_datetime, video_visibility
 from videos.services.media_analysis import (
@@ -43,10 +41,6 @@ STATUS_VALUES = [
     ("failed", "failed"),
     ("deleted", "deleted"),
 ]
-# The `config` keys an analysis reads: the run options of its detection run.
-CONFIG_KEYS = ("model", "classes", "confidence", "frame_step", "max_fps", "track")
-# The `options` keys it reads: whether the status lists where each asked class was seen.
-OPTION_KEYS = ("include_detections",)
 MAX_LISTED_DETECTIONS = 100
 SORT_FIELDS = {"created_at": "created_at", "updated_at": "updated_at", "status": "workflow_state"}
 
@@ -116,58 +110,6 @@ def _unprocessable(serializer: serializers.Serializer) -> ApiError:
     return ApiError(
         status_code=422, code="validation_error", message=f"{field}: {problems[0]}", details=serializer.errors
     )
-
-
-def _unknown_key(field: str, given: dict, known: tuple[str, ...]) -> None:
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise ApiError(
-            status_code=422,
-            code="validation_error",
-            message=f"{field}: unknown key {unknown[0]!r}; {field} takes {', '.join(known)}.",
-            details={field: {key: ["Unknown key."] for key in unknown}},
-        )
-
-
-def analysis_run_plan(*, prompt: str, config: dict, options: dict) -> dict:
-    """The first run's options, and what the prompt asked, from the request's `config`, `prompt` and `options`.
-
-    `config` names run options (CONFIG_KEYS); without `classes`, the classes the prompt names are kept (all of
-    the model's when it names none). ApiError 422 naming the key or field at fault.
-    """
-    _unknown_key("config", config, CONFIG_KEYS)
-    _unknown_key("options", options, OPTION_KEYS)
-    if not isinstance(options.get("include_detections", False), bool):
-        raise ApiError(
-            status_code=422, code="validation_error", message="options.include_detections must be a boolean."
-        )
-    model = config.get("model")
-    try:
-        class_names = model_class_names(model if isinstance(model, str) and len(model) <= 100 else None)
-    except DetectorModel.DoesNotExist:
-        raise ApiError(
-            status_code=422, code="validation_error", message=f"config.model: no registered model is called {model!r}."
-        )
-    match = prompt_match(prompt=prompt, class_names=class_names)
-    run_options = {key: config[key] for key in RUN_OPTION_NAMES if key in config}
-    if not config.get("classes") and match.classes:
-        run_options["classes"] = match.classes
-    try:
-        parsed = job_options_parse(run_options)
-    except RunOptionsRefused as exc:
-        raise ApiError(
-            status_code=422, code="validation_error", message=f"config.{exc.message}", details=exc.details
-        ) from None
-    # The untrained fallback model has no registered class list for the run options to check against.
-    unknown = [name for name in parsed.classes if name not in set(class_names)]
-    if unknown:
-        raise ApiError(
-            status_code=422,
-            code="validation_error",
-            message=f"config.classes: the model has no class {', '.join(repr(name) for name in unknown)}.",
-        )
-    asked = [name for name in config["classes"] if name in parsed.classes] if config.get("classes") else match.classes
-    return {"run_options": run_options, "prompt_classes": asked, "unmatched_prompt_words": match.unmatched_words}
 
 
 def _analysis_id(raw: str) -> uuid.UUID:

@@ -20,7 +20,7 @@ def declared_schedules() -> dict:
 
 @pytest.mark.django_db
 def test_after_migrate_every_declared_schedule_exists_once_with_its_task_and_timing():
-    assert len(declared_schedules()) == 4
+    assert len(declared_schedules()) == 5
     for name, entry in declared_schedules().items():
         task = PeriodicTask.objects.get(name=name)  # exactly one
         assert task.task == entry["task"] and task.enabled
@@ -57,4 +57,4 @@ def test_a_paused_schedule_stays_paused_through_another_sync_a_migrate_and_beat_
     paused.refresh_from_db()
     assert paused.enabled is False
     assert paused.task == "processing.tasks.requeue_stuck_jobs"
-    assert (declared.count(), IntervalSchedule.objects.count()) == counts == (4, 3)
+    assert (declared.count(), IntervalSchedule.objects.count()) == counts == (5, 3)
