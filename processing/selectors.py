@@ -424,6 +424,10 @@ def analysis_history_page(
 
     Each row: HISTORY_PAGE_COLUMNS, `completed_at` being the finish time of the latest completed run.
     """
+    from videos.services.media_analysis import ANALYSABLE_MEDIA_TYPES
+
+    if media_type is not None and media_type not in ANALYSABLE_MEDIA_TYPES:
+        return 0, []  # refused when requested (audio, documents): no analysis of that type is ever stored
     sql, params = analysis_history_statement(
         user=user,
         status=status,

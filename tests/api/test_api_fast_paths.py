@@ -241,7 +241,7 @@ def test_history_query_budget(key_client, django_assert_max_num_queries):
     with django_assert_max_num_queries(1):  # count and page together
         body = key_client.get(HISTORY, {"status": "completed", "per_page": 2, "page": 2}).json()
     assert body["pagination"] == {"page": 2, "per_page": 2, "total": 5, "total_pages": 3}
-    with django_assert_max_num_queries(0):  # no video is anything but a video
+    with django_assert_max_num_queries(0):  # audio is refused when requested: none is ever stored
         assert key_client.get(HISTORY, {"media_type": "audio"}).json()["pagination"]["total"] == 0
 
 
