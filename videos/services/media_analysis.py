@@ -155,7 +155,8 @@ def media_analysis_create(
                 actor=owner,
                 new_values={"source_url": media_url, "media_type": media_type, "run_options": request.run_options},
             )
-            transaction.on_commit(lambda: _fetch_send(analysis_id=video.pk, token=token))
+            # Robust: with the broker down the request is still stored and answered; the sweep sends it later.
+            transaction.on_commit(lambda: _fetch_send(analysis_id=video.pk, token=token), robust=True)
     except VideoRejected as exc:
         raise AnalysisRefused(
             code=exc.code, message=exc.message, status_code=exc.status_code, retry_after=exc.retry_after
@@ -319,13 +320,10 @@ def media_analysis_fetches_requeue(*, now=None) -> list[str]:
             if request.fetch_finished_at is not None or request.fetch_queued_at >= stale_before:
                 continue
             if request.fetch_attempts >= MAX_FETCH_ATTEMPTS:
-                lost_token = request.fetch_task_id
-                transaction.on_commit(
-                    lambda request=request, lost_token=lost_token: _fail(
-                        request=request,
-                        token=lost_token,
-                        reason=f"The media download was lost {request.fetch_attempts} times; it was not tried again.",
-                    )
+                _fail(
+                    request=request,
+                    token=request.fetch_task_id,
+                    reason=f"The media download was lost {request.fetch_attempts} times; it was not tried again.",
                 )
             else:
                 token = str(uuid.uuid4())
@@ -334,7 +332,8 @@ def media_analysis_fetches_requeue(*, now=None) -> list[str]:
                 request.fetch_attempts += 1
                 request.save(update_fields=["fetch_task_id", "fetch_queued_at", "fetch_attempts"])
                 transaction.on_commit(
-                    lambda analysis_id=analysis_id, token=token: _fetch_send(analysis_id=analysis_id, token=token)
+                    lambda analysis_id=analysis_id, token=token: _fetch_send(analysis_id=analysis_id, token=token),
+                    robust=True,
                 )
             handled.append(str(analysis_id))
     if handled:
