@@ -292,6 +292,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
         "description": "Opens an alert for each figure over its ALERT_* threshold, resolves those back under it.",
     },
+    "processing: requeue lost analysis downloads": {
+        "task": "processing.tasks.requeue_lost_analysis_fetches",
+        "schedule": timedelta(seconds=60),
+        "description": "Sends again the media analysis downloads whose task was lost; fails them after 3 tries.",
+    },
     "processing: daily retention cleanup": {
         "task": "processing.tasks.retention_cleanup",
         "schedule": crontab(minute="30", hour="3"),

@@ -17,14 +17,19 @@ from rest_framework.views import APIView
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
 from processing.selectors import analysis_history_page, analysis_result
-from videos.models import AnalysisMediaType, Video
+from processing.selectors_media import analysis_detections, analysis_prompt_answer
+from processing.services.analysis_plan import analysis_run_plan
+from videos.models import AnalysisMediaType, MediaAnalysisRequest, Video
 from videos.selectors import api_datetime, video_visibility
-from videos.services.deletion import video_soft_delete
 from videos.services.media_analysis import (
+    ANALYSABLE_MEDIA_TYPES,
     STATUS_FOR_STATE,
     analysis_status,
+    analysis_tombstone,
     estimate_processing_time,
     media_analysis_create,
+    media_analysis_delete,
+    unsupported_media_type_message,
 )
 
 logger = logging.getLogger(__name__)
@@ -36,6 +41,7 @@ STATUS_VALUES = [
     ("failed", "failed"),
     ("deleted", "deleted"),
 ]
+MAX_LISTED_DETECTIONS = 100
 SORT_FIELDS = {"created_at": "created_at", "updated_at": "updated_at", "status": "workflow_state"}
 
 
@@ -139,6 +145,13 @@ class AnalyzeView(APIView):
                 code="validation_error",
                 message=f"media_type must be one of {', '.join(AnalysisMediaType.values)}.",
             )
+        if data["media_type"] not in ANALYSABLE_MEDIA_TYPES:
+            raise ApiError(
+                status_code=422,
+                code="unsupported_media_type",
+                message=unsupported_media_type_message(data["media_type"]),
+            )
+        plan = analysis_run_plan(prompt=data["prompt"], config=data["config"], options=data["options"])
         video = media_analysis_create(
             owner=request.user,
             media_url=data["media_url"],
@@ -146,6 +159,7 @@ class AnalyzeView(APIView):
             prompt=data["prompt"],
             config=data["config"],
             options=data["options"],
+            **plan,
         )
         response = {
             "analysis_id": video.pk,
@@ -158,11 +172,19 @@ class AnalyzeView(APIView):
 
 def _video_or_error(request, analysis_id: uuid.UUID, *, gone_message: str) -> Video:
     visibility = video_visibility(user=request.user, video_id=analysis_id)
-    if visibility is None:
-        raise ApiError(status_code=404, code="not_found", message="Analysis does not exist.")
-    if visibility == "deleted":
+    if visibility == "live":
+        return Video.objects.select_related("analysis_request").get(pk=analysis_id)
+    # Soft-deleted, or removed by retention: the request row is the tombstone that still answers.
+    if visibility == "deleted" or analysis_tombstone(user=request.user, analysis_id=analysis_id) is not None:
         raise ApiError(status_code=410, code="gone", message=gone_message)
-    return Video.objects.select_related("analysis_request").get(pk=analysis_id)
+    raise ApiError(status_code=404, code="not_found", message="Analysis does not exist.")
+
+
+def _analysis_request(video: Video) -> MediaAnalysisRequest | None:
+    try:
+        return video.analysis_request
+    except MediaAnalysisRequest.DoesNotExist:
+        return None
 
 
 class AnalysisStatusView(APIView):
@@ -170,12 +192,19 @@ class AnalysisStatusView(APIView):
     def get(self, request, analysis_id: str):
         video = _video_or_error(request, _analysis_id(analysis_id), gone_message="Analysis was deleted.")
         state = analysis_status(video)
+        analysis_request = _analysis_request(video)
         completed_at, result_summary = analysis_result(video=video, completed=state == "completed")
+        if result_summary is not None:
+            result_summary["prompt"] = analysis_prompt_answer(video=video, request=analysis_request)
+            if analysis_request is not None and analysis_request.analysis_options.get("include_detections"):
+                result_summary["detections"] = analysis_detections(
+                    video=video, classes=analysis_request.prompt_classes, limit=MAX_LISTED_DETECTIONS
+                )
         body = {
             "analysis_id": video.pk,
             "status": state,
             "progress": 100 if state == "completed" else int(video.progress_percentage),
-            "media_type": "video",
+            "media_type": analysis_request.requested_media_type if analysis_request else "video",
             "source_url": video.source_url or None,
             "created_at": video.created_at,
             "updated_at": video.updated_at,
@@ -191,7 +220,7 @@ class AnalysisDeleteView(APIView):
     def delete(self, request, analysis_id: str):
         video_id = _analysis_id(analysis_id)
         _video_or_error(request, video_id, gone_message="Analysis already deleted.")
-        video_soft_delete(video_id=video_id, actor=request.user)
+        media_analysis_delete(analysis_id=video_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -258,7 +287,7 @@ class AnalysisHistoryView(APIView):
                 {
                     "analysis_id": str(row["id"]),
                     "status": status,
-                    "media_type": "video",
+                    "media_type": row["media_type"],
                     "prompt": row["prompt"] or "",
                     "created_at": api_datetime(row["created_at"], zone),
                     "completed_at": api_datetime(row["completed_at"], zone)

@@ -313,7 +313,9 @@ def detection_list_for_video(*, video: Video) -> QuerySet[Detection]:
 
 
 HISTORY_SORT_COLUMNS = {name: f"v.{sql_column(Video, name)}" for name in ("created_at", "updated_at", "workflow_state")}
-HISTORY_PAGE_COLUMNS = ("id", "workflow_state", "deleted_at", "created_at", "prompt", "completed_at")
+HISTORY_PAGE_COLUMNS = ("id", "workflow_state", "deleted_at", "created_at", "prompt", "completed_at", "media_type")
+# A video uploaded through the platform, not asked for through the media analysis API, is a video.
+HISTORY_DEFAULT_MEDIA_TYPE = "video"
 _LARGEST_OFFSET = 2**63 - 1
 
 
@@ -321,6 +323,7 @@ def analysis_history_statement(
     *,
     user: AbstractBaseUser,
     status: str | None = None,
+    media_type: str | None = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     sort_by: str = "created_at",
@@ -331,7 +334,8 @@ def analysis_history_statement(
     """SQL and parameters answering (total, then one page of rows) for the history filters.
 
     Own analyses (all for staff); `status` is a media analysis API status: "deleted" lists the soft-deleted ones, any
-    other value live ones only. Each row has the total (so an empty page still tells it), then the page's columns
+    other value live ones only; `media_type` is the type the analysis was requested as. Each row has the total
+    (so an empty page still tells it), then the page's columns
     (HISTORY_PAGE_COLUMNS; NULL when the page is past the end). The owner/state/created_at filters match the
     indexes video_owner_state_created_idx (live rows) and video_owner_created_idx.
     """
@@ -352,6 +356,22 @@ def analysis_history_statement(
         if status:
             conditions.append(f"v.{state_column} = ANY(%s)")
             params.append([str(state) for state in STATES_FOR_STATUS[status]])
+    request_table, request_video, request_type = (
+        sql_table(MediaAnalysisRequest),
+        sql_column(MediaAnalysisRequest, "video"),
+        sql_column(MediaAnalysisRequest, "requested_media_type"),
+    )
+    if media_type == HISTORY_DEFAULT_MEDIA_TYPE:
+        conditions.append(
+            f"NOT EXISTS (SELECT 1 FROM {request_table} r WHERE r.{request_video} = v.{video_id}"
+            f" AND r.{request_type} <> %s)"
+        )
+        params.append(media_type)
+    elif media_type:
+        conditions.append(
+            f"EXISTS (SELECT 1 FROM {request_table} r WHERE r.{request_video} = v.{video_id} AND r.{request_type} = %s)"
+        )
+        params.append(media_type)
     if date_from:
         conditions.append(f"v.{created_at} >= %s")
         params.append(date_from)
@@ -371,7 +391,8 @@ SELECT counted.total, page.id, page.workflow_state, page.deleted_at, page.create
   request.{sql_column(MediaAnalysisRequest, "prompt")} AS prompt,
   (SELECT j.{job_finished} FROM {sql_table(ProcessingJob)} j
    WHERE j.{job_video} = page.id AND j.{job_status} = '{JobStatus.COMPLETED.value}'
-   ORDER BY j.{job_finished} DESC NULLS LAST LIMIT 1) AS completed_at
+   ORDER BY j.{job_finished} DESC NULLS LAST LIMIT 1) AS completed_at,
+  COALESCE(request.{request_type}, '{HISTORY_DEFAULT_MEDIA_TYPE}') AS media_type
 FROM (SELECT count(*) AS total FROM {sql_table(Video)} v WHERE {where}) counted
 LEFT JOIN (
   SELECT v.{video_id} AS id, v.{state_column} AS workflow_state, v.{deleted_at} AS deleted_at,
@@ -404,11 +425,14 @@ def analysis_history_page(
 
     Each row: HISTORY_PAGE_COLUMNS, `completed_at` being the finish time of the latest completed run.
     """
-    if media_type not in (None, "video"):
-        return 0, []  # every analysis this platform runs is a video
+    from videos.services.media_analysis import ANALYSABLE_MEDIA_TYPES
+
+    if media_type is not None and media_type not in ANALYSABLE_MEDIA_TYPES:
+        return 0, []  # refused when requested (audio, documents): no analysis of that type is ever stored
     sql, params = analysis_history_statement(
         user=user,
         status=status,
+        media_type=media_type,
         date_from=date_from,
         date_to=date_to,
         sort_by=sort_by,

@@ -55,3 +55,17 @@ def render_annotated_video(render_id: str) -> str:
 
     render = annotated_video_render(render_id=render_id)
     return render.status if render is not None else "gone"
+
+
+@shared_task(name="processing.tasks.fetch_analysis_media", acks_late=True)
+def fetch_analysis_media(analysis_id: str, token: str) -> str:
+    from videos.services.media_analysis import media_analysis_fetch
+
+    return media_analysis_fetch(analysis_id=analysis_id, token=token)
+
+
+@shared_task(name="processing.tasks.requeue_lost_analysis_fetches")
+def requeue_lost_analysis_fetches() -> int:
+    from videos.services.media_analysis import media_analysis_fetches_requeue
+
+    return len(media_analysis_fetches_requeue())

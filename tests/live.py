@@ -31,6 +31,8 @@ def child_environment() -> dict[str, str]:
     env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
     env["DATABASE_POOL_MAX_SIZE"] = "4"
     env["PYTHONUNBUFFERED"] = "1"
+    # The suite serves media to import (URL imports, media analysis downloads) from HTTP servers on loopback.
+    env.setdefault("URL_IMPORT_ALLOWED_NETWORKS", "127.0.0.0/8")
     return env
 
 

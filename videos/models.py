@@ -229,14 +229,57 @@ class AnalysisMediaType(models.TextChoices):
 
 class MediaAnalysisRequest(models.Model):
     """What a client asked for through the media analysis API (`/api/media/analyze`); the analysis itself is the
-    video."""
+    video.
 
-    video = models.OneToOneField("videos.Video", on_delete=models.CASCADE, related_name="analysis_request")
+    The row is written with its video, in the request's transaction, before the media is fetched: the download
+    runs in a task sent on commit, and `fetch_finished_at` stays empty until that task has taken the media or
+    failed the analysis, so a sweep can hand a row whose task was lost to a worker again. The row outlives its
+    video: when retention removes the video (SET_NULL), `analysis_id`, `owner` and `deleted_at` stay behind as
+    the tombstone that keeps answering 410 Gone.
+    """
+
+    analysis_id = models.UUIDField(unique=True, help_text="The analysis's id: its video's id, kept after retention")
+    video = models.OneToOneField(
+        "videos.Video", null=True, blank=True, on_delete=models.SET_NULL, related_name="analysis_request"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="analysis_requests"
+    )
     prompt = models.TextField(blank=True)
     requested_media_type = models.CharField(max_length=20, choices=AnalysisMediaType.choices)
+    source_url = models.URLField(max_length=2000, blank=True)
     analysis_config = models.JSONField(default=dict, blank=True)
     analysis_options = models.JSONField(default=dict, blank=True)
+    run_options = models.JSONField(
+        default=dict, blank=True, help_text="The run options the config and prompt resolved to (model, classes, ...)"
+    )
+    prompt_classes = models.JSONField(default=list, blank=True, help_text="Class names the prompt asked about")
+    unmatched_prompt_words = models.JSONField(
+        default=list, blank=True, help_text="Words of the prompt that named no class of the model"
+    )
+    fetch_task_id = models.CharField(max_length=255, blank=True)
+    fetch_queued_at = models.DateTimeField(null=True, blank=True)
+    fetch_attempts = models.PositiveSmallIntegerField(default=0)
+    fetch_finished_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        indexes = [
+            # The sweep's question: fetches queued long ago and still not finished.
+            models.Index(
+                fields=["fetch_queued_at"],
+                name="analysis_fetch_pending_idx",
+                condition=models.Q(fetch_finished_at__isnull=True),
+            ),
+        ]
+
     def __str__(self) -> str:
-        return f"analysis {self.video_id}"
+        return f"analysis {self.analysis_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.analysis_id is None and self.video_id is not None:
+            self.analysis_id = self.video_id  # the analysis is known by its video's id
+        if self.owner_id is None and self.video_id is not None:
+            self.owner_id = self.video.owner_id
+        super().save(*args, **kwargs)

@@ -14,11 +14,12 @@ from audit.services import audit_record
 from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from notifications.models import EventType
+from notifications.services.events import event_emit
 from processing.models import BROKER_PRIORITIES, DetectorModel, JobPriority, JobStatus, ProcessingJob
 from processing.selectors import video_detail_for_user
 from processing.services.locking import LockedVideo, job_lock, video_and_jobs_lock
 from processing.services.registry import detector_config_for, detector_model_default
-from processing.services.stages import stages_cancel, stages_initialise
+from processing.services.stages import ground_truth_stage_record, stages_cancel, stages_initialise
 from videos.models import LIVE_STATES, Video, WorkflowState
 from videos.services.transitions import video_lock, video_transition
 from videos.services.workflow import WorkflowRefused, video_allowed_actions, video_refuse_if_deleted
@@ -340,15 +341,25 @@ def job_create_for_video(*, video_id, options: JobOptions, actor: AbstractBaseUs
 @atomic_retrying_conflicts
 def job_mark_ground_truth(*, job_id, actor: AbstractBaseUser | None = None) -> ProcessingJob:
     """Make this completed run the video's ground truth (one per video)."""
-    job = job_lock(job_id=job_id).job(job_id)
+    locked = job_lock(job_id=job_id)
+    job = locked.job(job_id)
     if job.status != JobStatus.COMPLETED:
         raise JobRefused("Only a completed run can be the ground truth.", state=job.status, allowed=[])
-    ProcessingJob.objects.filter(video_id=job.video_id, is_ground_truth=True).exclude(pk=job.pk).update(
-        is_ground_truth=False
+    replaced = list(
+        ProcessingJob.objects.filter(video_id=job.video_id, is_ground_truth=True)
+        .exclude(pk=job.pk)
+        .values_list("pk", flat=True)
     )
+    ProcessingJob.objects.filter(pk__in=replaced).update(is_ground_truth=False)
     job.is_ground_truth = True
     job.save(update_fields=["is_ground_truth", "updated_at"])
+    ground_truth_stage_record(job_id=job.pk, detail="marked as the ground truth", replaced_job_ids=replaced)
     audit_record(action="job.mark_ground_truth", obj=job, actor=actor)
+    event_emit(
+        video=locked.video,
+        event_type=EventType.GROUND_TRUTH_GENERATED,
+        data={"job_id": str(job.pk), "origin": job.origin, "replaced_job_ids": [str(pk) for pk in replaced]},
+    )
     return job
 
 

@@ -32,14 +32,13 @@ from processing.models import (
     Detection,
     DetectorModel,
     JobOrigin,
-    JobStage,
     JobStatus,
     ProcessingJob,
     Stage,
-    StageStatus,
 )
 from processing.services.detections import detection_rows_copy
 from processing.services.jobs import JobRefused
+from processing.services.stages import ground_truth_stage_record
 from videos.models import Video, WorkflowState
 from videos.services.transitions import video_lock
 
@@ -243,14 +242,10 @@ def _store(*, video_id, parsed: ParsedReference, class_ids: dict, reference: dic
         started_at=now,
         finished_at=now,
     )
-    JobStage.objects.create(
-        job=job,
-        stage=Stage.GROUND_TRUTH,
-        status=StageStatus.COMPLETED,
-        progress_percentage=100,
-        started_at=now,
-        finished_at=now,
-        detail=f"{reference['boxes']} boxes imported from {reference['filename']}"[:255],
+    ground_truth_stage_record(
+        job_id=job.pk,
+        detail=f"{reference['boxes']} boxes imported from {reference['filename']}",
+        replaced_job_ids=previous,
     )
     _boxes_store(job=job, parsed=parsed, class_ids=class_ids, fps=video.fps)
     audit_record(

@@ -4,6 +4,8 @@ from django.utils import timezone
 
 from processing.models import JobStage, ProcessingJob, Stage, StageStatus
 
+NOT_GROUND_TRUTH = "skipped: this run is not the video's ground truth"
+
 PIPELINE_STAGES = [Stage.UPLOAD, Stage.VALIDATION, Stage.EXTRACTION, Stage.INFERENCE, Stage.GROUND_TRUTH]
 
 
@@ -16,7 +18,8 @@ def stages_initialise(*, job: ProcessingJob, upload_finished_at=None) -> None:
             row.status, row.progress_percentage = StageStatus.COMPLETED, 100
             row.started_at = row.finished_at = upload_finished_at or now
         elif stage == Stage.GROUND_TRUTH:
-            row.status = StageStatus.SKIPPED
+            # Completed only when the run is marked or imported as the ground truth (ground_truth_stage_record).
+            row.status, row.detail = StageStatus.SKIPPED, NOT_GROUND_TRUTH
         rows.append(row)
     JobStage.objects.bulk_create(rows, ignore_conflicts=True)
 
@@ -46,4 +49,26 @@ def stages_cancel(*, job_id) -> None:
     """A cancelled run: its stages still waiting or running end here, marked as cancelled."""
     JobStage.objects.filter(job_id=job_id, status__in=[StageStatus.PENDING, StageStatus.RUNNING]).update(
         status=StageStatus.FAILED, finished_at=timezone.now(), detail="cancelled"
+    )
+
+
+def ground_truth_stage_record(*, job_id, detail: str, replaced_job_ids=()) -> None:
+    """The run became the video's ground truth: its ground-truth stage is completed; the runs it replaced as the
+    ground truth go back to skipped, saying by which run. Call in the transaction that marks it."""
+    now = timezone.now()
+    updated = JobStage.objects.filter(job_id=job_id, stage=Stage.GROUND_TRUTH).update(
+        status=StageStatus.COMPLETED, progress_percentage=100, started_at=now, finished_at=now, detail=detail[:255]
+    )
+    if not updated:
+        JobStage.objects.create(
+            job_id=job_id,
+            stage=Stage.GROUND_TRUTH,
+            status=StageStatus.COMPLETED,
+            progress_percentage=100,
+            started_at=now,
+            finished_at=now,
+            detail=detail[:255],
+        )
+    JobStage.objects.filter(job_id__in=list(replaced_job_ids), stage=Stage.GROUND_TRUTH).update(
+        status=StageStatus.SKIPPED, finished_at=now, detail=f"skipped: run {job_id} is now the ground truth"[:255]
     )

@@ -20,7 +20,7 @@ def declared_schedules() -> dict:
 
 @pytest.mark.django_db
 def test_after_migrate_every_declared_schedule_exists_once_with_its_task_and_timing():
-    assert len(declared_schedules()) == 5
+    assert len(declared_schedules()) == 6
     for name, entry in declared_schedules().items():
         task = PeriodicTask.objects.get(name=name)  # exactly one
         assert task.task == entry["task"] and task.enabled

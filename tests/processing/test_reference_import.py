@@ -87,10 +87,13 @@ def test_the_import_is_audited_announced_and_replaces_the_earlier_ground_truth(v
     assert entry.object_id == str(reference.pk) and entry.actor_id == video.owner.pk
     assert entry.old_values == {"ground_truth_job_ids": [str(marked.pk)]}
     assert entry.new_values["boxes"] == 4 and entry.new_values["format"] == "coco"
-    event = OutboxEvent.objects.get(video=video, event_type="ground_truth_generated")
+    marked_event, event = OutboxEvent.objects.filter(video=video, event_type="ground_truth_generated").order_by("id")
+    assert marked_event.payload["data"]["job_id"] == str(marked.pk)
     assert event.payload["data"]["job_id"] == str(reference.pk)
     stage = JobStage.objects.get(job=reference)
     assert (stage.stage, stage.status) == ("ground_truth", "completed")
+    replaced = JobStage.objects.get(job=marked, stage="ground_truth")
+    assert (replaced.status, replaced.detail) == ("skipped", f"skipped: run {reference.pk} is now the ground truth")
 
 
 @pytest.mark.django_db

@@ -118,7 +118,9 @@ def _open(url: str, deadline: float) -> tuple[urllib3.BaseHTTPResponse, str]:
     raise _refuse("The URL redirected too many times.", code="source_fetch_failed", status_code=422)
 
 
-def _download(url: str) -> tuple[UploadedFile, str]:
+def _download(url: str, *, sniff=sniff_video_mime_type, served: str = "a video container") -> tuple[UploadedFile, str]:
+    """The body of `url` in a temporary file, and the final URL; `sniff` (first bytes -> MIME type or None) says
+    whether the body is what the caller reads, `served` names that in the refusal."""
     limit = settings.VIDEO_MAX_UPLOAD_BYTES
     deadline = time.monotonic() + settings.URL_IMPORT_TIMEOUT_SECONDS
     response, final_url = _open(url, deadline)
@@ -135,9 +137,9 @@ def _download(url: str) -> tuple[UploadedFile, str]:
             for chunk in response.stream(CHUNK_BYTES):
                 if len(head) < SNIFF_BYTES:
                     head += chunk[: SNIFF_BYTES - len(head)]
-                    if len(head) >= SNIFF_BYTES and sniff_video_mime_type(head) is None:
+                    if len(head) >= SNIFF_BYTES and sniff(head) is None:
                         raise _refuse(
-                            "The URL does not serve a video container this platform reads.",
+                            f"The URL does not serve {served} this platform reads.",
                             code="unsupported_media_type",
                             status_code=415,
                         )
@@ -164,6 +166,13 @@ def _download(url: str) -> tuple[UploadedFile, str]:
     uploaded = UploadedFile(file=handle, name=name, content_type=response.headers.get("Content-Type"), size=size)
     uploaded.sha256 = digest.hexdigest()
     return uploaded, final_url
+
+
+def url_download(*, url: str, sniff=sniff_video_mime_type, served: str = "a video container") -> UploadedFile:
+    """Fetch `url` within the limits above into a temporary file (closed by the caller). Raises VideoRejected."""
+    uploaded, final_url = _download(url, sniff=sniff, served=served)
+    logger.info("downloaded %s bytes from %s (final %s)", uploaded.size, url, final_url)
+    return uploaded
 
 
 def video_import_from_url(
