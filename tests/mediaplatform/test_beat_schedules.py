@@ -57,4 +57,4 @@ def test_a_paused_schedule_stays_paused_through_another_sync_a_migrate_and_beat_
     paused.refresh_from_db()
     assert paused.enabled is False
     assert paused.task == "processing.tasks.requeue_stuck_jobs"
-    assert (declared.count(), IntervalSchedule.objects.count()) == counts == (5, 3)
+    assert (declared.count(), IntervalSchedule.objects.count()) == counts == (6, 3)
