@@ -204,7 +204,9 @@ def test_bad_requests_get_clear_answers(signed_in, settings):
     assert bad_option.status_code == 400 and "frame_step" in bad_option.content.decode()
     path = path_of(create(signed_in, 10, filename="a.mp4"))
     assert patch(signed_in, path, 0, b"x" * 11).status_code == 400  # past Upload-Length
-    wrong_type = signed_in.patch(path, data=b"x", content_type="application/octet-stream", HTTP_UPLOAD_OFFSET="0", **TUS)
+    wrong_type = signed_in.patch(
+        path, data=b"x", content_type="application/octet-stream", HTTP_UPLOAD_OFFSET="0", **TUS
+    )
     assert wrong_type.status_code == 415
     assert signed_in.patch(path, data=b"x", content_type="application/offset+octet-stream", **TUS).status_code == 400
     # Ten bytes that are not a video: refused at the end like any upload, and the upload is gone.
