@@ -14,6 +14,7 @@ Every request but OPTIONS carries Tus-Resumable: 1.0.0 (412 otherwise). Errors h
 import re
 from email.utils import formatdate
 
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -83,7 +84,7 @@ def _state_headers(state: TusUploadState) -> dict[str, str]:
 
 
 def _video_headers(video) -> dict[str, str]:
-    return {"Video-Id": str(video.pk), "Video-Location": f"/api/v1/videos/{video.pk}/"} if video else {}
+    return {"Video-Id": str(video.pk), "Video-Location": reverse("video-detail", args=[video.pk])} if video else {}
 
 
 class TusView(APIView):
@@ -140,7 +141,7 @@ class TusUploadListView(TusView):
         if _has_body(request):
             _require_tus_body(request)
         state = tus_upload_create(owner=request.user, length=length, metadata=metadata)
-        location = request.build_absolute_uri(f"/api/v1/tus/{state.session.id}/")
+        location = request.build_absolute_uri(reverse("tus-detail", args=[state.session.id]))
         video = None
         if _has_body(request):  # creation-with-upload: the first bytes came with the creation
             state, video = _append(request, state.session.id, 0)
