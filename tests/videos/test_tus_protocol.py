@@ -4,6 +4,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import threading
 import time
 import tracemalloc
 
@@ -12,6 +13,7 @@ import pytest
 from processing.tasks import retention_cleanup_task
 from tests.factories import TokenFactory, UserFactory
 from videos.models import Video
+from videos.services import tus_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -135,6 +137,34 @@ def test_termination_removes_the_upload(signed_in, media):
     assert signed_in.head(path, **TUS).status_code == 404
     assert patch(signed_in, path, 10, b"x").status_code == 404
     assert not list((media / "uploads").iterdir())
+
+
+def test_termination_waits_for_the_patch_it_cancels_to_let_go(signed_in, media, monkeypatch):
+    path = path_of(create(signed_in, 100, filename="a.mp4"))
+    upload_id = path.rstrip("/").rsplit("/", 1)[1]
+    lock_file = media / "uploads" / upload_id / "lock"
+    # The PATCH a client aborted to cancel still holds the upload: DELETE waits for it instead of 409.
+    descriptor = os.open(lock_file, os.O_RDWR)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    release = threading.Timer(0.3, os.close, args=[descriptor])
+    release.start()
+    try:
+        assert signed_in.delete(path, **TUS).status_code == 204
+    finally:
+        release.join()
+    assert signed_in.head(path, **TUS).status_code == 404
+
+    # A writer that never lets go: after the wait, 409 like any request that finds the upload busy.
+    monkeypatch.setattr(tus_upload, "TERMINATION_WAIT_SECONDS", 0.2)
+    path = path_of(create(signed_in, 100, filename="b.mp4"))
+    upload_id = path.rstrip("/").rsplit("/", 1)[1]
+    descriptor = os.open(media / "uploads" / upload_id / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = signed_in.delete(path, **TUS)
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "upload_busy"
+    finally:
+        os.close(descriptor)
 
 
 def test_an_expired_upload_is_gone_and_the_daily_cleanup_removes_it(signed_in, media):

@@ -47,6 +47,7 @@ UPLOAD_SESSION_MAX_AGE = 24 * 3600
 _BLOCK = 1024 * 1024
 # A request that finds the session busy may try again at once: the other one is mid-chunk.
 _BUSY_RETRY_AFTER_SECONDS = 1
+_LOCK_POLL_SECONDS = 0.05
 
 
 class UploadRefused(ServiceError):
@@ -227,9 +228,25 @@ def _open_lock(folder: Path) -> int | None:
         return None
 
 
+def _flock_within(descriptor: int, wait_seconds: float) -> None:
+    """Take the exclusive lock, trying for up to `wait_seconds`; BlockingIOError if it stays held."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(_LOCK_POLL_SECONDS)
+
+
 @contextmanager
-def _session_locked(*, owner: AbstractBaseUser, upload_id) -> Iterator[tuple[Path, UploadSession]]:
-    """The owner's session, read under its exclusive lock; 409 `upload_busy` while another request holds it."""
+def _session_locked(
+    *, owner: AbstractBaseUser, upload_id, wait_seconds: float = 0.0
+) -> Iterator[tuple[Path, UploadSession]]:
+    """The owner's session, read under its exclusive lock; 409 `upload_busy` while another request holds it
+    (after waiting up to `wait_seconds` for it)."""
     chunked_upload_get(owner=owner, upload_id=upload_id)  # another user's session reads as missing, never busy
     folder = _folder(upload_id)
     descriptor = _open_lock(folder)
@@ -237,7 +254,7 @@ def _session_locked(*, owner: AbstractBaseUser, upload_id) -> Iterator[tuple[Pat
         raise _missing()
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_within(descriptor, wait_seconds)
         except BlockingIOError:
             try:
                 offset = (folder / "data").stat().st_size
@@ -369,8 +386,10 @@ def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession, fi
     return video
 
 
-def chunked_upload_cancel(*, owner: AbstractBaseUser, upload_id) -> None:
-    with _session_locked(owner=owner, upload_id=upload_id) as (folder, _session):
+def chunked_upload_cancel(*, owner: AbstractBaseUser, upload_id, wait_seconds: float = 0.0) -> None:
+    """Remove the session; with `wait_seconds`, a request still writing to it (one whose client has just
+    aborted it to cancel, say) is given that long to notice and let go before the answer is 409."""
+    with _session_locked(owner=owner, upload_id=upload_id, wait_seconds=wait_seconds) as (folder, _session):
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -163,5 +163,10 @@ def tus_upload_append(
     return _state(session), None
 
 
+# A client cancels by aborting its PATCH and sending DELETE at once: the PATCH's request is still writing
+# until the server reads the end of its cut body, which takes well under this.
+TERMINATION_WAIT_SECONDS = 10.0
+
+
 def tus_upload_terminate(*, owner: AbstractBaseUser, upload_id) -> None:
-    chunked_upload_cancel(owner=owner, upload_id=upload_id)
+    chunked_upload_cancel(owner=owner, upload_id=upload_id, wait_seconds=TERMINATION_WAIT_SECONDS)
