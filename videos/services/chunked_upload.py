@@ -15,6 +15,8 @@ limit) is kept: the client finishes it after Retry-After with an empty PATCH at 
 
 Each user may hold UPLOAD_MAX_OPEN_SESSIONS_PER_USER sessions declaring UPLOAD_MAX_OPEN_BYTES_PER_USER bytes
 in all. Sessions untouched for UPLOAD_SESSION_MAX_AGE are removed by `chunked_upload_sweep`.
+
+The standard tus protocol (`videos.services.tus_upload`) keeps its uploads as these same sessions.
 """
 
 import fcntl
