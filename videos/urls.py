@@ -1,6 +1,6 @@
 from django.urls import path
 
-from videos import views
+from videos import views, views_tus
 
 urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="stats"),
@@ -10,4 +10,6 @@ urlpatterns = [
     path("videos/<uuid:video_id>/cancel/", views.VideoCancelView.as_view(), name="video-cancel"),
     path("videos/<uuid:video_id>/retry/", views.VideoRetryView.as_view(), name="video-retry"),
     path("videos/<uuid:video_id>/archive/", views.VideoArchiveView.as_view(), name="video-archive"),
+    path("tus/", views_tus.TusUploadListView.as_view(), name="tus-list"),
+    path("tus/<uuid:upload_id>/", views_tus.TusUploadDetailView.as_view(), name="tus-detail"),
 ]

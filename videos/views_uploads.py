@@ -1,5 +1,8 @@
 """Resumable chunked uploads (README, "Resumable uploads"): POST to open, HEAD for the offset, PATCH to append.
 
+Deprecated in favour of the standard tus protocol at /api/v1/tus/ (videos/views_tus.py), which the dashboard
+uses; kept for one release for the clients written against these endpoints.
+
 POST   /api/v1/uploads/        {"filename", "size", "title"?, run options?}  (or Upload-Length header)
                                -> 201 {"id", "offset": 0, "size", "url"}, Location, Upload-Offset: 0
 HEAD   /api/v1/uploads/<id>/   -> 200, Upload-Offset, Upload-Length

@@ -27,6 +27,8 @@ from accounts.services.api_keys import api_key_create
 from tests.factories import ProcessingJobFactory, UserFactory, VideoFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+# tus sends its bytes as application/offset+octet-stream: serialized like any binary body.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 

@@ -77,16 +77,13 @@ def test_upload_through_the_page_and_follow_it_to_completed(page, console_proble
     console_problems.assert_none()
 
 
-def test_a_chunked_upload_survives_a_dropped_connection(page, console_problems, live_server_process, tmp_path):
+def test_a_resumable_upload_survives_a_dropped_connection(page, console_problems, live_server_process, tmp_path):
     user = UserFactory()
     clip = write_test_video(tmp_path / "long.mp4", seconds=6, fps=10)
     size = clip.stat().st_size
     sign_in(page, user)
-    # Every file goes in chunks of 4 KiB here, so a small clip has several.
-    page.evaluate(
-        "f => { f.dataset.chunkThreshold = '0'; f.dataset.chunkSize = '4096'; }",
-        page.locator("#upload-form").element_handle(),
-    )
+    # Every file goes by tus in chunks of 4 KiB here, so a small clip has several.
+    page.evaluate("f => { f.dataset.chunkSize = '4096'; }", page.locator("#upload-form").element_handle())
     assert size > 4 * 4096
 
     patches = {"seen": 0, "dropped": 0}
@@ -99,7 +96,7 @@ def test_a_chunked_upload_survives_a_dropped_connection(page, console_problems, 
                 return route.abort("connectionreset")
         return route.continue_()
 
-    page.route("**/api/v1/uploads/**", drop_the_third_chunk)
+    page.route("**/api/v1/tus/**", drop_the_third_chunk)
     page.locator("#upload-file").set_input_files(str(clip))
     page.locator("#upload-title").fill("Chunked")
     page.get_by_role("button", name="Upload").click()

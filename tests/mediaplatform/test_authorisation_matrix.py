@@ -105,6 +105,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("api/v1/uploads/<uuid:upload_id>/", "HEAD"):                   (401, 200, 200, 200, 404, 404, 401, 401),
     ("api/v1/uploads/<uuid:upload_id>/", "PATCH"):                  (401, 403, 204, 204, 404, 404, 401, 401),
     ("api/v1/uploads/<uuid:upload_id>/", "DELETE"):                 (401, 403, 204, 204, 404, 404, 401, 401),
+    ("api/v1/tus/", "POST"):                                        (401, 403, 201, 201, 201, 201, 401, 401),
+    ("api/v1/tus/<uuid:upload_id>/", "HEAD"):                       (401, 200, 200, 200, 404, 404, 401, 401),
+    ("api/v1/tus/<uuid:upload_id>/", "PATCH"):                      (401, 403, 204, 204, 404, 404, 401, 401),
+    ("api/v1/tus/<uuid:upload_id>/", "DELETE"):                     (401, 403, 204, 204, 404, 404, 401, 401),
     ("api/media/analyze", "POST"):                                  (401, 403, 422, 422, 422, 422, 401, 401),
     ("api/media/history", "GET"):                                   (401, 200, 200, 200, 200, 200, 401, 401),
     ("api/media/status/<str:analysis_id>", "GET"):                  (401, 200, 200, 200, 404, 200, 401, 401),
@@ -158,6 +162,18 @@ def request_body(route: str, method: str, world: dict) -> dict:
             "content_type": "application/offset+octet-stream",
             "headers": {"Upload-Offset": "0"},
         },
+        ("api/v1/tus/", "POST"): {
+            "data": b"",
+            "content_type": "application/offset+octet-stream",
+            "headers": {"Tus-Resumable": "1.0.0", "Upload-Length": "10"},
+        },
+        ("api/v1/tus/<uuid:upload_id>/", "HEAD"): {"headers": {"Tus-Resumable": "1.0.0"}},
+        ("api/v1/tus/<uuid:upload_id>/", "PATCH"): {
+            "data": b"\x00\x00\x00",
+            "content_type": "application/offset+octet-stream",
+            "headers": {"Tus-Resumable": "1.0.0", "Upload-Offset": "0"},
+        },
+        ("api/v1/tus/<uuid:upload_id>/", "DELETE"): {"headers": {"Tus-Resumable": "1.0.0"}},
         ("api/media/analyze", "POST"): {
             # audio is refused (422) before anything is fetched: the request needs no network
             "data": {"media_url": "https://example.com/a.mp3", "media_type": "audio"},

@@ -15,6 +15,8 @@ limit) is kept: the client finishes it after Retry-After with an empty PATCH at 
 
 Each user may hold UPLOAD_MAX_OPEN_SESSIONS_PER_USER sessions declaring UPLOAD_MAX_OPEN_BYTES_PER_USER bytes
 in all. Sessions untouched for UPLOAD_SESSION_MAX_AGE are removed by `chunked_upload_sweep`.
+
+The standard tus protocol (`videos.services.tus_upload`) keeps its uploads as these same sessions.
 """
 
 import fcntl
@@ -47,6 +49,7 @@ UPLOAD_SESSION_MAX_AGE = 24 * 3600
 _BLOCK = 1024 * 1024
 # A request that finds the session busy may try again at once: the other one is mid-chunk.
 _BUSY_RETRY_AFTER_SECONDS = 1
+_LOCK_POLL_SECONDS = 0.05
 
 
 class UploadRefused(ServiceError):
@@ -227,9 +230,25 @@ def _open_lock(folder: Path) -> int | None:
         return None
 
 
+def _flock_within(descriptor: int, wait_seconds: float) -> None:
+    """Take the exclusive lock, trying for up to `wait_seconds`; BlockingIOError if it stays held."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(_LOCK_POLL_SECONDS)
+
+
 @contextmanager
-def _session_locked(*, owner: AbstractBaseUser, upload_id) -> Iterator[tuple[Path, UploadSession]]:
-    """The owner's session, read under its exclusive lock; 409 `upload_busy` while another request holds it."""
+def _session_locked(
+    *, owner: AbstractBaseUser, upload_id, wait_seconds: float = 0.0
+) -> Iterator[tuple[Path, UploadSession]]:
+    """The owner's session, read under its exclusive lock; 409 `upload_busy` while another request holds it
+    (after waiting up to `wait_seconds` for it)."""
     chunked_upload_get(owner=owner, upload_id=upload_id)  # another user's session reads as missing, never busy
     folder = _folder(upload_id)
     descriptor = _open_lock(folder)
@@ -237,7 +256,7 @@ def _session_locked(*, owner: AbstractBaseUser, upload_id) -> Iterator[tuple[Pat
         raise _missing()
     try:
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_within(descriptor, wait_seconds)
         except BlockingIOError:
             try:
                 offset = (folder / "data").stat().st_size
@@ -264,16 +283,21 @@ def chunked_upload_append(
     offset: int,
     read: Callable[[int], bytes],
     length: int,
+    max_length: int = MAX_CHUNK_BYTES,
+    expected_sha256: bytes | None = None,
 ) -> tuple[UploadSession, Video | None]:
     """Append `length` bytes, read in blocks from `read`, at `offset`; on the last byte create the video.
 
     Refuses with 409 (and the current offset) when `offset` is not where the data ends or another request
     is writing to the session. Returns the session and, when this chunk completed the file, the new video.
     An empty chunk at the final offset finishes an upload whose video was refused for now (429).
+
+    With `expected_sha256` (the chunk's digest as the client computed it) a chunk that arrives incomplete or
+    with another digest is taken back off the file (460 `checksum_mismatch`): the offset stays where it was.
     """
-    if length > MAX_CHUNK_BYTES:
+    if length > max_length:
         raise UploadRefused(
-            code="chunk_too_large", message=f"A chunk may be at most {MAX_CHUNK_BYTES} bytes.", status_code=413
+            code="chunk_too_large", message=f"A chunk may be at most {max_length} bytes.", status_code=413
         )
     with _session_locked(owner=owner, upload_id=upload_id) as (folder, session):
         current = session.offset
@@ -291,32 +315,54 @@ def chunked_upload_append(
                 offset=current,
             )
         data_path = folder / "data"
+        chunk_digest = hashlib.sha256()
         with open(data_path, "ab") as handle:
             remaining = length
             while remaining > 0:
-                block = read(min(_BLOCK, remaining))
+                try:
+                    block = read(min(_BLOCK, remaining))
+                except OSError:  # the server's reader gives up on a body cut short
+                    block = b""
                 if not block:
                     break  # the client went away: what reached the disk counts
                 handle.write(block)
+                chunk_digest.update(block)
                 remaining -= len(block)
+            if expected_sha256 is not None and (remaining or chunk_digest.digest() != expected_sha256):
+                # Unverified bytes never count: the client sends the whole chunk again from `current`.
+                handle.truncate(current)
+                handle.flush()
+                os.fsync(handle.fileno())
+                logger.warning("upload %s: chunk at %s refused, checksum mismatch", session.id, current)
+                raise UploadRefused(
+                    code="checksum_mismatch",
+                    message="The chunk's SHA-256 does not match Upload-Checksum (or it arrived incomplete); "
+                    f"send it again from offset {current}.",
+                    status_code=460,
+                    offset=current,
+                )
             handle.flush()
             os.fsync(handle.fileno())
         session.offset = data_path.stat().st_size
         if session.offset < session.size:
             return session, None
-        return session, _finish(owner=owner, folder=folder, session=session)
+        # A file sent whole in this one request was hashed on its way in: no second read of it.
+        file_sha256 = chunk_digest.hexdigest() if current == 0 else None
+        return session, _finish(owner=owner, folder=folder, session=session, file_sha256=file_sha256)
 
 
-def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession) -> Video:
+def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession, file_sha256: str | None = None) -> Video:
     """Create the video from the complete file and remove the session (the caller holds its lock)."""
     data_path = folder / "data"
-    digest = hashlib.sha256()
-    with open(data_path, "rb") as handle:
-        for block in iter(lambda: handle.read(_BLOCK), b""):
-            digest.update(block)
+    if file_sha256 is None:
+        digest = hashlib.sha256()
+        with open(data_path, "rb") as handle:
+            for block in iter(lambda: handle.read(_BLOCK), b""):
+                digest.update(block)
+        file_sha256 = digest.hexdigest()
     with open(data_path, "rb") as handle:
         uploaded = UploadedFile(file=handle, name=session.filename, size=session.size)
-        uploaded.sha256 = digest.hexdigest()
+        uploaded.sha256 = file_sha256
         try:
             video = video_create(
                 owner=owner,
@@ -342,8 +388,10 @@ def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession) ->
     return video
 
 
-def chunked_upload_cancel(*, owner: AbstractBaseUser, upload_id) -> None:
-    with _session_locked(owner=owner, upload_id=upload_id) as (folder, _session):
+def chunked_upload_cancel(*, owner: AbstractBaseUser, upload_id, wait_seconds: float = 0.0) -> None:
+    """Remove the session; with `wait_seconds`, a request still writing to it (one whose client has just
+    aborted it to cancel, say) is given that long to notice and let go before the answer is 409."""
+    with _session_locked(owner=owner, upload_id=upload_id, wait_seconds=wait_seconds) as (folder, _session):
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -373,6 +421,11 @@ def chunked_upload_sweep(*, max_age_seconds: float = UPLOAD_SESSION_MAX_AGE) -> 
         finally:
             os.close(descriptor)
     return removed
+
+
+def chunked_upload_expires_at(*, upload_id, max_age_seconds: float = UPLOAD_SESSION_MAX_AGE) -> float:
+    """When the session becomes removable by `chunked_upload_sweep` if nothing is appended before (epoch seconds)."""
+    return _last_touched(_folder(upload_id)) + max_age_seconds
 
 
 def _last_touched(folder: Path) -> float:
