@@ -5,6 +5,7 @@ from videos import views
 urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("videos/", views.VideoListCreateView.as_view(), name="video-list"),
+    path("videos/bulk/", views.VideoBulkView.as_view(), name="video-bulk"),
     path("videos/<uuid:video_id>/", views.VideoDetailView.as_view(), name="video-detail"),
     path("videos/<uuid:video_id>/cancel/", views.VideoCancelView.as_view(), name="video-cancel"),
     path("videos/<uuid:video_id>/retry/", views.VideoRetryView.as_view(), name="video-retry"),

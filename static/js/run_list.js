@@ -48,7 +48,7 @@ function render() {
       " ",
       text("span", `badge state-${job.status}`, job.status),
       " ",
-      text("span", "small", `${job.detections_count} boxes${index === 0 ? " · latest" : ""}`),
+      text("span", "small", `${job.detections_count} ${job.detections_count === 1 ? "box" : "boxes"}${index === 0 ? " · latest" : ""}`),
     );
     item.appendChild(head);
     const used = text("div", "run-options-used small", describe(job));
