@@ -8,7 +8,7 @@ from processing.models import DetectorModel, Evaluation, JobStage, ModelInstall,
 from processing.selectors import video_latest_job
 from processing.services.model_install import InstallRefused, model_install_enqueue, model_install_request
 from processing.services.registry import InvalidWeights, detector_model_save_edited, inspect_uploaded_weights
-from videos.admin import ReadOnlyInline, VideoAdmin
+from videos.admin import ReadOnlyInline, VideoAdmin, progress_bar, state_badge
 from videos.models import Video
 
 
@@ -46,10 +46,10 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "id",
         "video",
         "origin",
-        "status",
+        "status_badge",
         "model_name",
         "current_stage",
-        "progress_percentage",
+        "progress",
         "processed_frames",
         "detections_count",
         "frames_per_second",
@@ -63,8 +63,19 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
     inlines = [JobStageInline, ErrorInline]
     actions = ["retry_videos", "cancel_videos"]
 
+    class Media:
+        css = {"all": ["css/admin_video.css"]}
+
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, job: ProcessingJob):
+        return state_badge(job.status, job.get_status_display())
+
+    @admin.display(description="progress", ordering="progress_percentage")
+    def progress(self, job: ProcessingJob):
+        return progress_bar(job.progress_percentage)
 
     def _transition(self, request, queryset, action: str) -> None:
         from videos.admin import video_transition_apply
