@@ -51,19 +51,22 @@
     row.querySelector(".pick").value = videoId;
     row.querySelector(".pick").setAttribute("aria-label", `Select ${name}`);
     row.querySelector("progress").setAttribute("aria-label", `Progress of ${name}`);
-    const added = row.querySelector(".created");
     const when = new Date();
-    added.replaceChildren(Object.assign(document.createElement("time"), {
+    const pad = (n) => String(n).padStart(2, "0");
+    row.querySelector(".created").replaceChildren(Object.assign(document.createElement("time"), {
       dateTime: when.toISOString(),
-      textContent: when.toLocaleString([], { dateStyle: "short", timeStyle: "short" }),
+      // As the server writes the date (templates/_video_row.html): 2026-01-31 09:05.
+      textContent: `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ` +
+        `${pad(when.getHours())}:${pad(when.getMinutes())}`,
     }));
     const info = details || {};
     if (info.poster_url) {
       const image = Object.assign(document.createElement("img"), { src: info.poster_url, alt: "", width: 96, height: 54 });
       row.querySelector(".poster").replaceChildren(image);
     }
+    // Events do not name the owner: everyone's list shows it from the next load.
     const owner = row.querySelector(".owner");
-    if (owner) owner.textContent = info.owner || "";
+    if (owner) owner.textContent = info.owner || "–";
     rows.prepend(row);
     document.dispatchEvent(new CustomEvent("library:row-added", { detail: { row } }));
     document.getElementById("figures").hidden = false;
@@ -351,5 +354,7 @@
     return undefined;
   });
 
-  followVideos(lastSeq, { badge: liveBadge, onEvent: applyEvent, poll, ownOnly: scope !== "all" });
+  // Staff follow every video unless they ask for their own; anyone else's socket carries only their own anyway.
+  const ownOnly = library.dataset.staff === "1" && scope !== "all";
+  followVideos(lastSeq, { badge: liveBadge, onEvent: applyEvent, poll, ownOnly });
 })();
