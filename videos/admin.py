@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.timezone import localtime
 
 from audit.admin_mixins import AuditedAdminMixin
 from videos.models import Video, VideoStateTransition
@@ -88,9 +89,9 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "state",
         "stage",
         "progress",
-        "objects_detected_count",
+        "objects",
         "error_reason",
-        "created_at",
+        "added",
     ]
     list_display_links = ["title_or_filename"]
     list_filter = ["workflow_state", ("owner", admin.RelatedOnlyFieldListFilter), "priority", "created_at"]
@@ -154,6 +155,14 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
     @admin.display(description="progress", ordering="progress_percentage")
     def progress(self, video: Video):
         return progress_bar(video.progress_percentage)
+
+    @admin.display(description="objects", ordering="objects_detected_count")
+    def objects(self, video: Video):
+        return video.objects_detected_count
+
+    @admin.display(description="added", ordering="created_at")
+    def added(self, video: Video):
+        return format_html('<span class="admin-date">{}</span>', localtime(video.created_at).strftime("%Y-%m-%d %H:%M"))
 
     @admin.display(description="error reason")
     def error_reason(self, video: Video):

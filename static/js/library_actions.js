@@ -38,7 +38,7 @@ function report(lines, isError = false) {
   list.className = isError ? "error" : "";
   lines.forEach(({ text, ok }) => {
     const item = document.createElement("li");
-    item.className = ok ? "done" : "refused";
+    item.className = ok === true ? "done" : ok === false ? "refused" : "summary";
     item.textContent = text;
     list.appendChild(item);
   });
@@ -170,7 +170,7 @@ bulkForm.addEventListener("submit", async (event) => {
     return { ok: result.ok, text: result.ok ? `“${name}”: ${PAST_TENSE[action]}.` : `“${name}”: ${result.message}` };
   });
   const done = answer.payload.results.filter((result) => result.ok).length;
-  lines.unshift({ ok: done === lines.length, text: `${done} of ${howMany} ${PAST_TENSE[action]}.` });
+  lines.unshift({ ok: null, text: `${done} of ${howMany} ${PAST_TENSE[action]}.` });
   report(lines);
   countPicked();
 });

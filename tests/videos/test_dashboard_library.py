@@ -289,7 +289,7 @@ def test_admin_video_list_shows_badges_progress_and_the_error_reason(staff_clien
     assert '<span class="admin-badge admin-state-cancelled">Cancelled</span>' in page
     assert '<progress max="100" value="1.33" aria-label="Progress">1%</progress> 1%' in page
     assert "decoder gave up on frame 12" in page
-    assert "column-error_reason" in page and "css/admin_video.css" in page
+    assert "column-error_reason" in page and "css/admin_video.css" in page and "column-added" in page
 
 
 def test_admin_periodic_task_form_lists_the_registered_tasks_without_inline_script(staff_client):
