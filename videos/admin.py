@@ -103,7 +103,7 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "workflow_state",
         "transitions_allowed",
         "current_stage",
-        "progress_percentage",
+        "progress",
         "last_error_message",
         "last_event_seq",
         "file",

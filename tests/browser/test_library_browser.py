@@ -52,7 +52,8 @@ def sized(request, browser, base_url):
 
 
 def fits_the_width(page: Page) -> bool:
-    return page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    """Nothing wider than the screen (a phone would otherwise zoom out to show it all)."""
+    return page.evaluate("document.scrollingElement.scrollWidth") <= page.viewport_size["width"]
 
 
 def clean(page: Page, problems, ignore: tuple[str, ...] = ()) -> None:
