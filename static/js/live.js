@@ -119,7 +119,7 @@
     // The badge stays hidden until the socket first opens or fails, so a page load never flashes "offline".
     function showLive(live) {
       page.badge.hidden = false;
-      page.badge.className = live ? "live on" : "live off";
+      page.badge.className = live ? "live on" : "live off lost";
       page.badge.textContent = live ? "live" : "offline: polling";
     }
 

@@ -276,6 +276,6 @@ def test_the_badge_says_offline_only_after_a_real_loss(page, console_problems):
     assert page.evaluate("window.__badge")[:2] == ["(hidden)", "live"]
     sockets[0].close(code=1011)
     expect(page.locator("#live-status")).to_have_text("offline: polling")
-    expect(page.locator("#live-status")).to_have_class("live off")
+    expect(page.locator("#live-status")).to_have_class("live off lost")
     screenshot(page, "dashboard_offline_after_loss")
     console_problems.assert_none(ignore=("WebSocket",))
