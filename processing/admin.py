@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
 
 from audit.admin_mixins import AuditedAdminMixin
 from processing.catalog import CATALOG, SPEED_MEASURED_ON, catalog_with_installed
@@ -310,3 +312,22 @@ class VideoWithRunsAdmin(VideoAdmin):
             "<th>finished</th><th>duration</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+class PeriodicTaskWithRegisteredTaskForm(PeriodicTaskForm):
+    """django-celery-beat's form leaves "Task (registered)" blank on a task's change page even when its task is
+    registered (only "Task (custom)" shows it): the registered one is chosen there too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        task = self.instance.task if self.instance is not None else ""
+        if task and task in dict(self.fields["regtask"].widget.choices):
+            self.initial.setdefault("regtask", task)
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskWithRegisteredTaskAdmin(PeriodicTaskAdmin):
+    form = PeriodicTaskWithRegisteredTaskForm

@@ -124,6 +124,6 @@ def test_the_admin_lists_videos_plainly_and_its_pages_keep_the_policy(sized):
 
     page.goto("/admin/django_celery_beat/periodictask/")
     page.get_by_role("link", name=re.compile("requeue stuck jobs")).first.click()
-    expect(page.locator("#id_regtask")).to_be_visible()
+    expect(page.locator("#id_regtask")).to_have_value("processing.tasks.requeue_stuck_jobs")
     screenshot(page, f"admin_periodic_task_change_{width}")
     clean(page, problems)

@@ -298,3 +298,14 @@ def test_admin_periodic_task_form_lists_the_registered_tasks_without_inline_scri
     assert '<option value="processing.tasks.retention_cleanup">' in page
     for script in re.findall(r"<script\b[^>]*>", page):
         assert "src=" in script or 'type="application/json"' in script, script
+
+
+def test_admin_periodic_task_change_page_selects_its_registered_task(staff_client):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(
+        name="requeue check", task="processing.tasks.requeue_stuck_jobs", interval=every_minute
+    )
+    page = staff_client.get(f"/admin/django_celery_beat/periodictask/{task.pk}/change/").content.decode()
+    assert '<option value="processing.tasks.requeue_stuck_jobs" selected>' in page
