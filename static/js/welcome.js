@@ -15,7 +15,7 @@ async function showDefaultModelClasses() {
   const models = Array.isArray(payload) ? payload : payload.results || [];
   const model = models.find((each) => each.is_default) || models[0];
   if (!model) {
-    target.textContent = "No model is installed yet; the first video installs the default one.";
+    target.textContent = "No model is registered yet: the first video registers the default one.";
     return;
   }
   const names = classNames(model);

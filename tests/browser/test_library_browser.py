@@ -203,7 +203,7 @@ def test_the_first_visit_gets_a_welcome(sized):
     expect(welcome).to_contain_text(f"load_sample_video --owner {user.username}")
     expect(welcome.get_by_role("link", name="Upload a file")).to_be_visible()
     expect(welcome.get_by_role("link", name="Import from a URL")).to_be_visible()
-    # The welcome names what the default model finds (the demo model's notice when that is the default).
+    # The welcome names what the default model finds.
     expect(welcome.locator("#welcome-classes")).to_have_text(
         "The default model, street-model, finds 2 kinds of object: person, car."
     )
