@@ -75,7 +75,8 @@ def json_nesting_depth(value) -> int:
 
 
 class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
-    """`/ws/videos/` follows all of the user's videos (staff: all videos); `/ws/videos/<id>/` one video."""
+    """`/ws/videos/` follows all of the user's videos (staff: all videos, unless `?scope=own`); `/ws/videos/<id>/`
+    one video."""
 
     group: str | None = None
     credential: SocketCredential | None = None
@@ -102,7 +103,9 @@ class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
                 return
             self.group = video_group(self.video_id)
         else:
-            self.group = ALL_VIDEOS_GROUP if sees_every_video(user) else user_group(user.pk)
+            # `?scope=own` follows only the user's own videos, as a staff member's "Your videos" list shows.
+            every_video = sees_every_video(user) and self._query_value("scope") != "own"
+            self.group = ALL_VIDEOS_GROUP if every_video else user_group(user.pk)
 
         # Join first, replay second: see the module docstring.
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -114,8 +117,11 @@ class VideoEventsConsumer(AsyncJsonWebsocketConsumer):
             await self._resume(last_seq)
 
     def _query_last_seq(self) -> str | None:
+        return self._query_value("last_seq")
+
+    def _query_value(self, name: str) -> str | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        values = query.get("last_seq")
+        values = query.get(name)
         return values[0] if values else None
 
     def _selected_subprotocol(self) -> str | None:

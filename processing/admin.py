@@ -4,6 +4,8 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
 
 from audit.admin_mixins import AuditedAdminMixin
 from processing.catalog import CATALOG, SPEED_MEASURED_ON, catalog_with_installed
@@ -20,7 +22,7 @@ from processing.models import (
 from processing.selectors import video_latest_job
 from processing.services.model_install import InstallRefused, model_install_enqueue, model_install_request
 from processing.services.registry import InvalidWeights, detector_model_save_edited, inspect_uploaded_weights
-from videos.admin import ReadOnlyInline, VideoAdmin
+from videos.admin import ReadOnlyInline, VideoAdmin, progress_bar, state_badge
 from videos.models import Video
 
 
@@ -58,11 +60,11 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "id",
         "video",
         "origin",
-        "status",
+        "status_badge",
         "model_name",
         "priority",
         "current_stage",
-        "progress_percentage",
+        "progress",
         "processed_frames",
         "detections_count",
         "frames_per_second",
@@ -104,8 +106,19 @@ class ProcessingJobAdmin(AuditedAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/processing/usage.html", context)
 
+    class Media:
+        css = {"all": ["css/admin_video.css"]}
+
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, job: ProcessingJob):
+        return state_badge(job.status, job.get_status_display())
+
+    @admin.display(description="progress", ordering="progress_percentage")
+    def progress(self, job: ProcessingJob):
+        return progress_bar(job.progress_percentage)
 
     def _transition(self, request, queryset, action: str) -> None:
         from videos.admin import video_transition_apply
@@ -382,3 +395,22 @@ class VideoWithRunsAdmin(VideoAdmin):
             "<th>finished</th><th>duration</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+class PeriodicTaskWithRegisteredTaskForm(PeriodicTaskForm):
+    """django-celery-beat's form leaves "Task (registered)" blank on a task's change page even when its task is
+    registered (only "Task (custom)" shows it): the registered one is chosen there too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        task = self.instance.task if self.instance is not None else ""
+        if task and task in dict(self.fields["regtask"].widget.choices):
+            self.initial.setdefault("regtask", task)
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskWithRegisteredTaskAdmin(PeriodicTaskAdmin):
+    form = PeriodicTaskWithRegisteredTaskForm

@@ -5,6 +5,9 @@ from django.db import models
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.utils.timezone import localtime
 
 from audit.admin_mixins import AuditedAdminMixin
 from videos.models import Video, VideoStateTransition
@@ -40,6 +43,24 @@ def _transition_action(action: str, description: str):
     return admin.action(description=description, permissions=["change"])(run)
 
 
+def state_badge(state: str, label: str, *, cancelled: bool = False) -> str:
+    """A coloured badge for a state (static/css/admin_video.css); a cancel reads as cancelled, not failed."""
+    if cancelled:
+        state, label = "cancelled", "Cancelled"
+    return format_html('<span class="admin-badge admin-state-{}">{}</span>', state, label)
+
+
+def progress_bar(percentage) -> str:
+    """A bar with the whole percentage beside it, instead of "37.20"."""
+    value = max(0.0, min(100.0, float(percentage or 0)))
+    return format_html(
+        '<span class="admin-progress"><progress max="100" value="{}" aria-label="Progress">{}%</progress> {}%</span>',
+        f"{value:.2f}",
+        f"{value:.0f}",
+        f"{value:.0f}",
+    )
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -61,16 +82,18 @@ class VideoStateTransitionInline(ReadOnlyInline):
 
 @admin.register(Video)
 class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    # Few, narrow columns, so the list fits a laptop screen without scrolling sideways.
     list_display = [
-        "title",
+        "title_or_filename",
         "owner",
-        "workflow_state",
-        "current_stage",
-        "progress_percentage",
-        "objects_detected_count",
-        "priority",
-        "created_at",
+        "state",
+        "stage",
+        "progress",
+        "objects",
+        "error_reason",
+        "added",
     ]
+    list_display_links = ["title_or_filename"]
     list_filter = ["workflow_state", ("owner", admin.RelatedOnlyFieldListFilter), "priority", "created_at"]
     search_fields = ["title", "original_filename", "file_hash"]
     date_hierarchy = "created_at"
@@ -80,7 +103,7 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "workflow_state",
         "transitions_allowed",
         "current_stage",
-        "progress_percentage",
+        "progress",
         "last_error_message",
         "last_event_seq",
         "file",
@@ -112,6 +135,41 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         _transition_action("archive", "Archive the selected completed or failed videos"),
     ]
     change_form_template = "admin/videos/video/change_form.html"
+
+    class Media:
+        css = {"all": ["css/admin_video.css"]}
+
+    @admin.display(description="title", ordering="title")
+    def title_or_filename(self, video: Video):
+        return Truncator(video.title or video.original_filename or str(video.pk)).chars(60)
+
+    @admin.display(description="state", ordering="workflow_state")
+    def state(self, video: Video):
+        cancelled = video.workflow_state == "failed" and video.cancelled_at is not None
+        return state_badge(video.workflow_state, video.get_workflow_state_display(), cancelled=cancelled)
+
+    @admin.display(description="stage", ordering="current_stage")
+    def stage(self, video: Video):
+        return video.current_stage.replace("_", " ").capitalize() if video.current_stage else "–"
+
+    @admin.display(description="progress", ordering="progress_percentage")
+    def progress(self, video: Video):
+        return progress_bar(video.progress_percentage)
+
+    @admin.display(description="objects", ordering="objects_detected_count")
+    def objects(self, video: Video):
+        return video.objects_detected_count
+
+    @admin.display(description="added", ordering="created_at")
+    def added(self, video: Video):
+        return format_html('<span class="admin-date">{}</span>', localtime(video.created_at).strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description="error reason")
+    def error_reason(self, video: Video):
+        if video.workflow_state != "failed" or video.cancelled_at is not None or not video.last_error_message:
+            return "–"
+        message = video.last_error_message
+        return format_html('<span title="{}">{}</span>', message, Truncator(message).chars(70))
 
     @admin.display(description="transitions allowed")
     def transitions_allowed(self, video: Video):
@@ -146,5 +204,7 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None:
-            context["transitions"] = [(action, action in video_allowed_actions(video=obj)) for action in TRANSITIONS]
+            allowed = video_allowed_actions(video=obj)
+            context["transitions"] = [(action, action in allowed) for action in TRANSITIONS]
+            context["allowed_transitions"] = ", ".join(action for action in TRANSITIONS if action in allowed) or "none"
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)

@@ -16,6 +16,12 @@ ORDERINGS = {
     "-size_bytes": "-size_bytes",
     "state": "workflow_state",
     "-state": "-workflow_state",
+    "duration": "duration_seconds",
+    "-duration": "-duration_seconds",
+    "objects": "objects_detected_count",
+    "-objects": "-objects_detected_count",
+    "owner": "owner__username",
+    "-owner": "-owner__username",
 }
 
 

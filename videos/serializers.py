@@ -123,6 +123,13 @@ STATS_DEFAULT_WINDOW = timedelta(hours=24)
 class StatsQuerySerializer(serializers.Serializer):
     """The window [from, to): validated_data always holds both, the defaults filled in."""
 
+    scope = serializers.ChoiceField(
+        choices=["visible", "own"],
+        required=False,
+        default="visible",
+        help_text="visible: every video you may see (staff: everyone's); own: only your own",
+    )
+
     # "from"/"to" are Python keywords: declared below under their query names.
     def validate(self, attrs):
         created_to = attrs.get("to") or timezone.now()
@@ -136,7 +143,7 @@ class StatsQuerySerializer(serializers.Serializer):
                 )
         if created_from >= created_to:
             raise serializers.ValidationError({"to": "to must come after from."})
-        return {"from": created_from, "to": created_to}
+        return {"from": created_from, "to": created_to, "scope": attrs.get("scope") or "visible"}
 
 
 StatsQuerySerializer._declared_fields["from"] = serializers.DateTimeField(
@@ -157,3 +164,29 @@ class StatsSerializer(serializers.Serializer):
 
 StatsSerializer._declared_fields["from"] = serializers.DateTimeField()
 StatsSerializer._declared_fields["to"] = serializers.DateTimeField()
+
+
+class VideoRenameSerializer(serializers.Serializer):
+    title = serializers.CharField(
+        max_length=255, allow_blank=True, trim_whitespace=True, help_text="The new title; blank: the file name"
+    )
+
+
+class VideoBulkSerializer(serializers.Serializer):
+    """One action on up to 100 of your videos (any video for staff); each is done or refused on its own."""
+
+    action = serializers.ChoiceField(choices=["archive", "retry", "delete"])
+    ids = serializers.ListField(child=serializers.UUIDField(), min_length=1, max_length=100)
+
+
+class VideoBulkResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    ok = serializers.BooleanField()
+    status = serializers.IntegerField(help_text="What the single-video endpoint answers: 200/202/204, 404, 409, 410")
+    code = serializers.CharField(allow_blank=True)
+    message = serializers.CharField(allow_blank=True)
+
+
+class VideoBulkResponseSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    results = VideoBulkResultSerializer(many=True)

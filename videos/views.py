@@ -21,8 +21,11 @@ from videos.selectors import (
 from videos.serializers import (
     StatsQuerySerializer,
     StatsSerializer,
+    VideoBulkResponseSerializer,
+    VideoBulkSerializer,
     VideoCreateSerializer,
     VideoListSerializer,
+    VideoRenameSerializer,
     VideoUploadSerializer,
     VideoUrlImportSerializer,
     run_options_from_data,
@@ -30,7 +33,7 @@ from videos.serializers import (
 from videos.services.creation import video_create
 from videos.services.deletion import video_soft_delete
 from videos.services.url_import import video_import_from_url
-from videos.services.workflow import video_archive, video_cancel, video_retry
+from videos.services.workflow import video_archive, video_cancel, video_rename, video_retry, videos_bulk_apply
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +147,36 @@ class VideoDetailView(generics.RetrieveDestroyAPIView):
     def retrieve(self, request, *args, **kwargs):
         return Response(video_detail_body(request, self.kwargs["video_id"]))
 
+    @extend_schema(request=VideoRenameSerializer, responses={200: VIDEO_DETAIL_SCHEMA(), 404: None, 410: None})
+    def patch(self, request, video_id):
+        """Rename the video: `{"title": "..."}`, the only field that changes this way."""
+        video = video_for_request(request, video_id)
+        rename = VideoRenameSerializer(data=request.data)
+        rename.is_valid(raise_exception=True)
+        video_rename(video_id=video.pk, title=rename.validated_data["title"], actor=request.user)
+        return Response(video_detail_body(request, video_id))
+
     @extend_schema(responses={204: None, 404: None, 410: None})
     def delete(self, request, video_id):
         if video_visibility(user=request.user, video_id=video_id) is None:
             raise ApiError(status_code=404, code="not_found", message="No such video.")
         video_soft_delete(video_id=video_id, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class VideoBulkView(APIView):
+    """Archive, retry or delete several videos; the answer says, per id, what the single endpoint would have."""
+
+    @extend_schema(request=VideoBulkSerializer, responses={200: VideoBulkResponseSerializer})
+    def post(self, request):
+        bulk = VideoBulkSerializer(data=request.data)
+        bulk.is_valid(raise_exception=True)
+        action = bulk.validated_data["action"]
+        results = videos_bulk_apply(video_ids=bulk.validated_data["ids"], action=action, actor=request.user)
+        logger.info(
+            "bulk %s by user %s: %d of %d done", action, request.user.pk, sum(r["ok"] for r in results), len(results)
+        )
+        return Response({"action": action, "results": results})
 
 
 class StatsView(APIView):
@@ -160,7 +187,12 @@ class StatsView(APIView):
         query = StatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         window = query.validated_data
-        stats = video_stats(user=request.user, created_from=window["from"], created_to=window["to"])
+        stats = video_stats(
+            user=request.user,
+            created_from=window["from"],
+            created_to=window["to"],
+            own_only=window["scope"] == "own",
+        )
         return Response(StatsSerializer(stats).data)
 
 

@@ -116,8 +116,10 @@
       receive(message);
     }
 
+    // The badge stays hidden until the socket first opens or fails, so a page load never flashes "offline".
     function showLive(live) {
-      page.badge.className = live ? "live on" : "live off";
+      page.badge.hidden = false;
+      page.badge.className = live ? "live on" : "live off lost";
       page.badge.textContent = live ? "live" : "offline: polling";
     }
 
@@ -160,6 +162,7 @@
       };
     }
 
+    page.badge.hidden = true; // until the first open or loss: see showLive
     // A ping that carries the positions also repairs a loss no later event would reveal.
     setInterval(() => send({ type: "ping", last_seq: route.position() }), PING_MS);
     connect();
@@ -181,9 +184,10 @@
 
   // The events of all the user's videos over /ws/videos/. `lastSeq` (video id -> seq) is kept up to
   // date here, and gains the videos that start after the page was rendered (an upload in another tab).
+  // `page.ownOnly` keeps a staff member's socket to their own videos (otherwise it carries everyone's).
   function followVideos(lastSeq, page) {
     follow(lastSeq, page, {
-      socketPath: () => "/ws/videos/",
+      socketPath: () => (page.ownOnly ? "/ws/videos/?scope=own" : "/ws/videos/"),
       position: () => {
         const positions = {};
         let count = 0;

@@ -78,7 +78,10 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("api/v1/videos/", "POST"):                                     (401, 403, 201, 201, 201, 201, 401, 401),
     ("api/v1/videos/import/", "POST"):                              (401, 403, 400, 400, 400, 400, 401, 401),
     ("api/v1/videos/<uuid:video_id>/", "GET"):                      (401, 200, 200, 200, 404, 200, 401, 401),
+    ("api/v1/videos/<uuid:video_id>/", "PATCH"):                    (401, 403, 200, 200, 404, 200, 401, 401),
     ("api/v1/videos/<uuid:video_id>/", "DELETE"):                   (401, 403, 204, 204, 404, 204, 401, 401),
+    # Answered per video: another user's id is a 404 inside a 200.
+    ("api/v1/videos/bulk/", "POST"):                                (401, 403, 200, 200, 200, 200, 401, 401),
     ("api/v1/videos/<uuid:video_id>/detections/", "GET"):           (401, 200, 200, 200, 404, 200, 401, 401),
     ("api/v1/videos/<uuid:video_id>/cancel/", "POST"):              (401, 403, 409, 409, 404, 409, 401, 401),
     ("api/v1/videos/<uuid:video_id>/retry/", "POST"):               (401, 403, 409, 409, 404, 409, 401, 401),
@@ -156,6 +159,11 @@ def request_body(route: str, method: str, world: dict) -> dict:
         ("api/v1/videos/", "POST"): {"data": {"file": ContentFile(world["video_bytes"], name=SMALL_VIDEO_NAME)}},
         ("api/v1/videos/<uuid:video_id>/jobs/", "POST"): {
             "data": {"frame_step": 2},
+            "content_type": "application/json",
+        },
+        ("api/v1/videos/<uuid:video_id>/", "PATCH"): {"data": {"title": "renamed"}, "content_type": "application/json"},
+        ("api/v1/videos/bulk/", "POST"): {
+            "data": {"action": "archive", "ids": [str(world["objects"]["video_id"])]},
             "content_type": "application/json",
         },
         ("api/v1/models/", "POST"): {"data": {}},

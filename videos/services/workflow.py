@@ -111,3 +111,63 @@ def video_archive(*, video_id, actor: AbstractBaseUser | None = None) -> Video:
     if video.workflow_state not in (WorkflowState.COMPLETED, WorkflowState.FAILED):
         raise _refuse(video, f"Only a completed or failed video can be archived; this one is {video.workflow_state}.")
     return video_transition(video_id=video.pk, transition_name="archive", actor=actor, reason="archived")
+
+
+TITLE_MAX_LENGTH = Video._meta.get_field("title").max_length
+
+
+@atomic_retrying_conflicts
+def video_rename(*, video_id, title: str, actor: AbstractBaseUser | None = None) -> Video:
+    """Give the video a new title (blank: it goes by its file name again), with its audit row."""
+    title = title.strip()
+    if len(title) > TITLE_MAX_LENGTH:
+        raise ServiceError(f"A title has at most {TITLE_MAX_LENGTH} characters.", details={"field": "title"})
+    video = video_lock(video_id=video_id)
+    video_refuse_if_deleted(video)
+    if video.title != title:
+        audit_record(
+            action="video.rename",
+            obj=video,
+            actor=actor,
+            old_values={"title": video.title},
+            new_values={"title": title},
+        )
+        video.title = title
+        video.save(update_fields=["title", "updated_at"])
+    return video
+
+
+BULK_ACTIONS = ("archive", "retry", "delete")
+BULK_MAX_VIDEOS = 100
+
+
+def videos_bulk_apply(*, video_ids: list, action: str, actor: AbstractBaseUser) -> list[dict]:
+    """One action on several videos, each in its own transaction: one refusal leaves the others done.
+
+    The videos are the ids the actor may see (their own; any for staff); another user's id reads as not
+    found, as one that never existed. Returns one result per id, in the order given: `ok`, the HTTP
+    status the single-video endpoint would have answered, and the refusal's code and message.
+    """
+    # Deletion cancels through this module, so it is imported here rather than at the top.
+    from videos.selectors import video_visibility
+    from videos.services.deletion import video_soft_delete
+
+    if action not in BULK_ACTIONS:
+        raise ServiceError(f"action must be one of {', '.join(BULK_ACTIONS)}.", details={"field": "action"})
+    services = {"archive": video_archive, "retry": video_retry, "delete": video_soft_delete}
+    results = []
+    for video_id in dict.fromkeys(video_ids):  # a repeated id is acted on once
+        result = {"id": str(video_id), "ok": False, "status": 404, "code": "not_found", "message": "No such video."}
+        visibility = video_visibility(user=actor, video_id=video_id)
+        if visibility == "deleted":
+            result.update(status=410, code="gone", message="This video was deleted.")
+        elif visibility == "live":
+            try:
+                services[action](video_id=video_id, actor=actor)
+            except ServiceError as refused:
+                result.update(status=refused.status_code, code=refused.code, message=refused.message)
+            else:
+                status = 204 if action == "delete" else 202 if action == "retry" else 200
+                result.update(ok=True, status=status, code="", message="")
+        results.append(result)
+    return results
