@@ -29,15 +29,15 @@ function entry(swatchColor, title, span, what) {
   go.dataset.frame = String(span.first_frame);
   const swatch = el("span", "swatch");
   swatch.style.background = swatchColor;
+  // The visible text is the button's name (speech input users say what they see); the frames follow it, unseen.
   go.append(swatch, el("span", "entry-name", title), el("span", "entry-figures small",
-    `${plural(span.count, "box", "boxes")} · ${seen(span)}`));
-  go.setAttribute("aria-label", `${what}: ${plural(span.count, "box", "boxes")}, first seen at frame ${span.first_frame} ` +
-    `(${timecode(span.first_seconds)}), last at frame ${span.last_frame} (${timecode(span.last_seconds)}). Go to the first.`);
+    `${plural(span.count, "box", "boxes")} · ${seen(span)}`), el("span", "visually-hidden",
+    `: first at frame ${span.first_frame}, last at frame ${span.last_frame}. Goes to the first.`));
   go.addEventListener("click", () => { video.pause(); seekToFrame(span.first_frame); });
   const last = el("button", "entry-last secondary", "Last");
   last.type = "button";
   last.dataset.frame = String(span.last_frame);
-  last.setAttribute("aria-label", `Go to the last ${what}, frame ${span.last_frame}`);
+  last.setAttribute("aria-label", `Last ${what}: go to frame ${span.last_frame}`);
   last.addEventListener("click", () => { video.pause(); seekToFrame(span.last_frame); });
   item.append(go, last);
   return item;

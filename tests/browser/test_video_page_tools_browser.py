@@ -133,7 +133,7 @@ def test_seeked_frame_draws_the_stored_boxes_and_the_browser_jumps_to_them(page,
 
     # The last-seen button goes to the class's last frame.
     page.locator("#browser-classes .browser-entry", has_text="bicycle").get_by_role(
-        "button", name="Go to the last"
+        "button", name="Last bicycle"
     ).click()
     wait_for_frame(page, 20)
 
