@@ -4,6 +4,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from videos.models import Video, VideoStateTransition
+from videos.selectors_playback import playback_fields
 
 RUN_OPTION_NAMES = ("model", "classes", "confidence", "frame_step", "start_frame", "end_frame", "max_fps", "track")
 
@@ -70,6 +71,10 @@ class StateTransitionSerializer(serializers.ModelSerializer):
 
 class VideoListSerializer(serializers.ModelSerializer):
     state = serializers.CharField(source="workflow_state", read_only=True)
+    poster_url = serializers.SerializerMethodField(help_text="A still of the video (JPEG); null until it is made")
+
+    def get_poster_url(self, video: Video) -> str | None:
+        return playback_fields(video)["poster_url"]
 
     class Meta:
         model = Video
@@ -85,6 +90,7 @@ class VideoListSerializer(serializers.ModelSerializer):
             "size_bytes",
             "created_at",
             "updated_at",
+            "poster_url",
         ]
 
 
