@@ -11,6 +11,7 @@ from processing.models import Detection, RecoveryStrategy
 from processing.selectors import video_latest_job
 from processing.selectors_dashboard import FRAMES_PER_CHUNK, detection_job_for_video, detections_packed, video_for_page
 from videos.models import Video
+from videos.selectors_playback import playback_fields
 from videos.services.workflow import video_allowed_actions
 
 EXPORT_FORMATS = ["coco", "yolo", "mot"]
@@ -30,6 +31,7 @@ def video_page(request, video_id):
     """A video: the player with its boxes, the stage timeline, live progress, errors, the chart, the actions."""
     video = _video_or_404(request, video_id)
     job = video_latest_job(video=video)
+    playback = playback_fields(video)
     return render(
         request,
         "video_detail.html",
@@ -40,6 +42,8 @@ def video_page(request, video_id):
             "allowed_actions": video_allowed_actions(video=video),
             "export_formats": EXPORT_FORMATS,
             "recovery_labels": dict(RecoveryStrategy.choices),
+            "playback": playback["playback"],
+            "poster_url": playback["poster_url"],
         },
     )
 
