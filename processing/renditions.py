@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -175,12 +176,19 @@ class _Thumbnails:
 
 
 def make_playback_files(
-    source: str, *, directory: Path, key: str, make_rendition: bool, duration_hint: float
+    source: str,
+    *,
+    directory: Path,
+    key: str,
+    make_rendition: bool,
+    duration_hint: float,
+    on_frame: Callable[[int], None] | None = None,
 ) -> MadeFiles:
     """Decode `source` once and write the poster, the thumbnails sprite and (when asked) the rendition.
 
     Files are written under temporary names in `directory`; the caller renames them once recorded. Raises
-    RenditionError (and leaves nothing behind) when the source cannot be decoded or encoded.
+    RenditionError (and leaves nothing behind) when the source cannot be decoded or encoded. `on_frame` is told
+    how many frames are done after each one; whatever it raises stops the pass, leaving nothing behind either.
     """
     directory.mkdir(parents=True, exist_ok=True)
     made = MadeFiles(
@@ -189,7 +197,7 @@ def make_playback_files(
         sprite=directory / f".{key}-thumbs.jpg.part",
     )
     try:
-        _decode_and_write(source, made=made, duration_hint=duration_hint)
+        _decode_and_write(source, made=made, duration_hint=duration_hint, on_frame=on_frame)
     except BaseException:
         for path in made.paths():
             path.unlink(missing_ok=True)
@@ -197,7 +205,9 @@ def make_playback_files(
     return made
 
 
-def _decode_and_write(source: str, *, made: MadeFiles, duration_hint: float) -> None:
+def _decode_and_write(
+    source: str, *, made: MadeFiles, duration_hint: float, on_frame: Callable[[int], None] | None
+) -> None:
     try:
         container = av.open(source)
     except av.error.FFmpegError as exc:
@@ -248,6 +258,8 @@ def _decode_and_write(source: str, *, made: MadeFiles, duration_hint: float) -> 
                     if writer is not None:
                         writer.video(upright, frame, first_pts, index)
                     index += 1
+                    if on_frame is not None:
+                        on_frame(index)
             if writer is not None:
                 writer.close()
         except av.error.FFmpegError as exc:

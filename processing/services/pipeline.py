@@ -239,12 +239,27 @@ class JobRunner:
             return
         self.stage = Stage.EXTRACTION
         stage_start(job_id=self.job.pk, stage=Stage.EXTRACTION, detail="playback files")
-        prepared = playback_files_make(video=video)
+        self.last_report = 0.0
+        prepared = playback_files_make(
+            video=video, on_frame=lambda done: self._playback_progress(done, total=video.frame_count or 0)
+        )
         try:
             self._record_playback(prepared)
         except BaseException:
             prepared.discard()
             raise
+
+    def _playback_progress(self, done: int, *, total: int) -> None:
+        """While the playback files are made: the heartbeat (a long video takes minutes, and a silent job counts
+        as stuck), the extraction stage's progress, and a cancel or a later attempt stopping the pass."""
+        now = time.monotonic()
+        if now - self.last_report < settings.PROGRESS_EVENT_MIN_INTERVAL_SECONDS:
+            return
+        self.last_report = now
+        with transaction.atomic():
+            if not self._this_attempt().update(heartbeat_at=timezone.now()):
+                raise JobCancelled("it stopped being this attempt's while its playback files were made")
+            stage_progress(job_id=self.job.pk, stages=[Stage.EXTRACTION], percentage=self._percentage(done, total))
 
     @atomic_retrying_conflicts
     def _record_playback(self, prepared: PreparedPlayback) -> None:

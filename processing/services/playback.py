@@ -8,6 +8,7 @@ one storage operation per file written. Files of an earlier recipe are removed o
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +69,11 @@ def playback_is_current(*, video: Video) -> bool:
     return Path(video.poster.name).name.startswith(_key_for(video, make_rendition=made_rendition))
 
 
-def playback_files_make(*, video: Video) -> PreparedPlayback:
+def playback_files_make(*, video: Video, on_frame: Callable[[int], None] | None = None) -> PreparedPlayback:
     """Check whether browsers play the video's file and make the files its page needs.
 
     Never raises for what is wrong with the user's file: that comes back as kind `none` with the reason.
+    `on_frame` is called with the number of frames done (a long video's run keeps its heartbeat with it).
     """
     source = video.file.path
     try:
@@ -89,6 +91,7 @@ def playback_files_make(*, video: Video) -> PreparedPlayback:
             key=key,
             make_rendition=make_rendition,
             duration_hint=max((video.duration_seconds or 0) - check.first_timestamp, 0.0),
+            on_frame=on_frame,
         )
     except RenditionError as exc:
         why = check.reason or "the video could not be read"
