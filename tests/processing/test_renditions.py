@@ -171,3 +171,42 @@ def test_when_no_rendition_can_be_made_the_video_says_why_and_detection_goes_on(
     assert "cannot be played in the browser" in video.playback_reason
     assert video.derived_file_names() == []
     assert not list((Path(settings.MEDIA_ROOT) / "renditions").rglob("*.part"))
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PROGRESS_EVENT_MIN_INTERVAL_SECONDS=0)
+def test_a_cancel_while_the_rendition_is_made_stops_it_and_leaves_no_file(tmp_path):
+    import threading
+    import time
+
+    from django.db import connection
+
+    from processing.models import JobStage
+    from processing.services.pipeline import job_run
+    from videos.services.workflow import video_cancel
+
+    video = upload(write_test_video(tmp_path / "long.avi", seconds=60, fps=25, codec="mpeg4"))
+    job = ProcessingJob.objects.get(video=video)
+
+    def run_as_a_worker() -> None:
+        try:
+            job_run(job_id=job.pk)
+        finally:
+            connection.close()
+
+    runner = threading.Thread(target=run_as_a_worker)
+    runner.start()
+    try:
+        # The extraction stage reports the pass's progress with each heartbeat: cancel once it has begun.
+        while not JobStage.objects.filter(job=job, stage="extraction", progress_percentage__gt=0).exists():
+            assert runner.is_alive(), "the run ended before its playback pass reported progress"
+            time.sleep(0.01)
+        video_cancel(video_id=video.pk)
+    finally:
+        runner.join()
+
+    job.refresh_from_db()
+    video.refresh_from_db()
+    assert job.status == "cancelled"
+    assert video.playback_kind == "" and video.derived_file_names() == []
+    assert not list((Path(settings.MEDIA_ROOT) / "renditions").rglob(f"*{video.pk}*/*"))
