@@ -7,7 +7,9 @@ Both sides use the same weights file, image size, confidence and frame step, and
 The baseline is `YOLO(weights).predict(source=video, stream=True)`, iterated to the end. Our side is the
 whole job as a worker runs it (`job_run`: probe, decode thread, batched inference, COPY of every
 detection, progress events) on a throwaway database. The last line is
-`pipeline_fps=... baseline_fps=... ratio=...` for the configured backend.
+`pipeline_fps=... baseline_fps=... ratio=... backend=... rendition_fps=... rendition_overhead=...` for the
+configured backend: the same job run once more making the browser rendition (H.264, poster, thumbnails), and the
+wall time that adds (goal <= 0.30 at frame step 1).
 """
 
 import argparse
@@ -60,8 +62,17 @@ def baseline_fps(*, video: Path, weights: str, image_size: int, confidence: floa
 
 
 def pipeline_fps(
-    *, video: Path, weights: str, image_size: int, confidence: float, frame_step: int, backend: str
+    *,
+    video: Path,
+    weights: str,
+    image_size: int,
+    confidence: float,
+    frame_step: int,
+    backend: str,
+    rendition: bool = False,
 ) -> tuple[float, int]:
+    """The job's frames/s; with `rendition`, the worker also makes the H.264 rendition, poster and thumbnails
+    (forced, as browsers play this MP4 as it is); without, it makes no playback files at all."""
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import override_settings
 
@@ -78,6 +89,8 @@ def pipeline_fps(
         DETECTOR_CONFIDENCE=confidence,
         DETECTOR_BACKEND=backend,
         REUSE_IDENTICAL_UPLOADS=False,
+        RENDITIONS_ENABLED=rendition,
+        RENDITION_ALWAYS=rendition,
     ):
         content = video.read_bytes()
         runs = []
@@ -150,11 +163,26 @@ def main() -> None:
             print(
                 f"pipeline ({backend}): {fps:.2f} frames/s, {detections} detections stored, ratio {fps / baseline:.2f}"
             )
-    configured = "onnx" if settings.DETECTOR_BACKEND == "auto" else settings.DETECTOR_BACKEND
-    chosen = configured if configured in results else max(results, key=results.get)
+        configured = "onnx" if settings.DETECTOR_BACKEND == "auto" else settings.DETECTOR_BACKEND
+        chosen = configured if configured in results else max(results, key=results.get)
+        # The same job again making the browser rendition: its cost in wall time at this frame step.
+        with_rendition, _ = pipeline_fps(**common, backend=chosen, rendition=True)
+        overhead = results[chosen] / with_rendition - 1
+        print(
+            f"pipeline ({chosen}) with the rendition (libx264 preset {settings.RENDITION_PRESET}, crf "
+            f"{settings.RENDITION_CRF}): {with_rendition:.2f} frames/s against {results[chosen]:.2f} without; "
+            f"wall time +{overhead * 100:.1f}%"
+        )
     print(f"configured backend: {chosen} (repository root {REPOSITORY_ROOT.name})")
     print(
-        last_line(pipeline_fps=results[chosen], baseline_fps=baseline, ratio=results[chosen] / baseline, backend=chosen)
+        last_line(
+            pipeline_fps=results[chosen],
+            baseline_fps=baseline,
+            ratio=results[chosen] / baseline,
+            backend=chosen,
+            rendition_fps=with_rendition,
+            rendition_overhead=overhead,
+        )
     )
 
 

@@ -45,6 +45,8 @@ NGINX_WORKER_USERS = ("www-data", "nginx", "nobody")
 # The access log names every request's URL: readable by its owner and group, never by every local user.
 LOG_FILE_MODE = 0o640
 LOG_DIR_MODE = 0o750
+# nginx's internal location for stored media (nginx.conf.template); Django redirects into it (videos/views_media.py).
+MEDIA_ACCEL_PREFIX = "/_protected_media/"
 
 
 def nginx_binary() -> str:
@@ -78,6 +80,34 @@ def nginx_worker_user(*, effective_uid: int | None = None) -> pwd.struct_passwd 
     )
 
 
+def nginx_worker_group(worker_user: pwd.struct_passwd | None, media_root: Path) -> int | None:
+    """The group nginx's workers run with: the media folder's, so they read what the platform writes there.
+
+    The platform writes with umask 027 (scripts/run_platform.sh): its files are readable by their group and no
+    one else, and their group is the media folder's. A media folder of root's group is not given to the workers;
+    they keep their own group and read only what every user may.
+    """
+    if worker_user is None:
+        return None
+    media_gid = media_root.stat().st_gid
+    return media_gid if media_gid != 0 else worker_user.pw_gid
+
+
+def media_readable_by_workers(
+    media_root: Path, *, worker_user: pwd.struct_passwd | None, worker_gid: int | None, umask: int
+) -> bool:
+    """Whether nginx's workers can read the stored media, now and what is written with this umask later.
+
+    When they cannot, Django streams the files itself (slower, but it works) and a warning says why.
+    """
+    if worker_user is None:
+        return True  # the workers are the platform's own user
+    mode = media_root.stat().st_mode
+    if worker_gid == media_root.stat().st_gid and worker_gid != 0:
+        return mode & 0o050 == 0o050 and umask & 0o040 == 0
+    return mode & 0o005 == 0o005 and umask & 0o004 == 0
+
+
 def render_nginx_config(
     *,
     run_dir: Path,
@@ -86,12 +116,18 @@ def render_nginx_config(
     access_log: str | None,
     http_sockets: list[Path],
     worker_user: pwd.struct_passwd | None = None,
+    worker_gid: int | None = None,
+    media_root: Path | None = None,
+    media_accel: bool = False,
 ) -> str:
     user_directive = ""
     if worker_user is not None:
-        user_directive = f"user {worker_user.pw_name} {grp.getgrgid(worker_user.pw_gid).gr_name};"
+        group = grp.getgrgid(worker_gid if worker_gid is not None else worker_user.pw_gid).gr_name
+        user_directive = f"user {worker_user.pw_name} {group};"
     values = {
         "USER_DIRECTIVE": user_directive,
+        "MEDIA_ROOT": str(media_root or run_dir / "no-media"),
+        "MEDIA_ACCEL_HEADER": MEDIA_ACCEL_PREFIX if media_accel and media_root else "",
         "RUN_DIR": str(run_dir),
         "HTTP_SERVERS": "\n        ".join(f"server unix:{path} fail_timeout=0;" for path in http_sockets),
         "LISTEN": listen,
@@ -104,7 +140,9 @@ def render_nginx_config(
     return config
 
 
-def share_run_dir_with_nginx_workers(run_dir: Path, worker_user: pwd.struct_passwd | None) -> None:
+def share_run_dir_with_nginx_workers(
+    run_dir: Path, worker_user: pwd.struct_passwd | None, worker_gid: int | None = None
+) -> None:
     """Let nginx's unprivileged workers reach the sockets in the run directory, and no other user.
 
     gunicorn and Daphne make their sockets writable by everyone; the directory is what keeps others out: it is
@@ -112,7 +150,7 @@ def share_run_dir_with_nginx_workers(run_dir: Path, worker_user: pwd.struct_pass
     """
     if worker_user is None:
         return
-    os.chown(run_dir, -1, worker_user.pw_gid)
+    os.chown(run_dir, -1, worker_user.pw_gid if worker_gid is None else worker_gid)
     run_dir.chmod(0o750)
 
 
@@ -180,7 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     http_sockets, websocket_socket = http_socket_paths(run_dir, options.workers), run_dir / "websockets.sock"
     listen = f"[{options.bind}]:{options.port}" if ":" in options.bind else f"{options.bind}:{options.port}"
     worker_user = nginx_worker_user()
-    share_run_dir_with_nginx_workers(run_dir, worker_user)
+    media_root = Path(settings.MEDIA_ROOT).resolve()
+    media_root.mkdir(parents=True, exist_ok=True)
+    worker_gid = nginx_worker_group(worker_user, media_root)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    media_accel = media_readable_by_workers(media_root, worker_user=worker_user, worker_gid=worker_gid, umask=umask)
+    if not media_accel:
+        print(
+            f"WARNING: nginx's workers ({worker_user.pw_name}) cannot read {media_root} (its group is root's, or it "
+            "is closed to them): Django streams the media itself. Give the folder the platform's group.",
+            file=sys.stderr,
+        )
+    share_run_dir_with_nginx_workers(run_dir, worker_user, worker_gid)
     if options.access_log:
         prepare_access_log(Path(options.access_log))
     (run_dir / "nginx.conf").write_text(
@@ -191,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             access_log=options.access_log,
             http_sockets=http_sockets,
             worker_user=worker_user,
+            worker_gid=worker_gid,
+            media_root=media_root,
+            media_accel=media_accel,
         )
     )
 

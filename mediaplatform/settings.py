@@ -402,6 +402,13 @@ DEFAULT_FRAME_STEP = env.int("DEFAULT_FRAME_STEP", 1)
 PROGRESS_EVENT_MIN_INTERVAL_SECONDS = env.float("PROGRESS_EVENT_MIN_INTERVAL_SECONDS", 0.25)
 FRAME_QUEUE_BATCHES = env.int("FRAME_QUEUE_BATCHES", 2)  # decoded frames waiting for the model, in batches
 REUSE_IDENTICAL_UPLOADS = env.bool("REUSE_IDENTICAL_UPLOADS", True)
+# Playback: a source browsers cannot play gets an H.264 rendition (processing/renditions.py); README: Playback.
+RENDITIONS_ENABLED = env.bool("RENDITIONS_ENABLED", True)
+RENDITION_ALWAYS = env.bool("RENDITION_ALWAYS", False)  # also for playable sources (benchmarks, tests)
+RENDITION_PRESET = env.str("RENDITION_PRESET", "ultrafast")
+RENDITION_CRF = env.int("RENDITION_CRF", 23)
+THUMBNAIL_INTERVAL_SECONDS = env.float("THUMBNAIL_INTERVAL_SECONDS", 2.0)
+THUMBNAIL_MAX_TILES = env.int("THUMBNAIL_MAX_TILES", 100)
 STUCK_JOB_SECONDS = env.float("STUCK_JOB_SECONDS", 180.0)  # a running job silent this long has lost its worker
 # A message for a job that another runner still holds comes back after this long (the runner is stopping).
 JOB_BUSY_REQUEUE_SECONDS = env.float("JOB_BUSY_REQUEUE_SECONDS", 1.0)

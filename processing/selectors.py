@@ -11,6 +11,7 @@ from mediaplatform.sql import sql_column, sql_table
 from processing.models import Detection, Evaluation, JobOrigin, JobStage, JobStatus, ProcessingErrorLog, ProcessingJob
 from videos.models import MediaAnalysisRequest, Video, VideoStateTransition
 from videos.selectors import api_datetime, visible_to_sql
+from videos.selectors_playback import PLAYBACK_COLUMNS, playback_fields_from_columns
 
 
 def job_get_for_user(*, user: AbstractBaseUser, job_id) -> ProcessingJob | None:
@@ -98,7 +99,7 @@ VIDEO_DETAIL_COLUMNS = (
     ("last_event_seq", "last_event_seq", None),
     ("priority", "priority", None),
     ("source_url", "source_url", None),
-)
+) + tuple((f"_playback_{name}", name, None) for name in PLAYBACK_COLUMNS)
 _VIDEO_DETAIL_DATETIMES = ("cancelled_at", "created_at", "updated_at")
 
 JOB_SUMMARY_COLUMNS = (
@@ -255,6 +256,7 @@ def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
     for name in _VIDEO_DETAIL_DATETIMES:
         body[name] = api_datetime(body[name], zone)
     latest_job, timeline, latest_errors = row[len(names) :]
+    playback_columns = {name: body.pop(f"_playback_{name}") for name in PLAYBACK_COLUMNS}
     body["latest_job"] = _job_summary(latest_job, zone) if latest_job else None
     body["timeline"] = [
         {
@@ -279,7 +281,14 @@ def video_detail_for_user(*, user: AbstractBaseUser, video_id) -> dict | None:
         }
         for error in latest_errors
     ]
-    return body
+    playback = playback_fields_from_columns(body["id"], playback_columns)
+    ordered = {}
+    for name, value in body.items():
+        ordered[name] = value
+        if name == "updated_at":  # the list's last field; the detail's own follow it
+            ordered["poster_url"] = playback["poster_url"]
+    ordered["playback"], ordered["thumbnails"] = playback["playback"], playback["thumbnails"]
+    return ordered
 
 
 def video_latest_job(*, video: Video) -> ProcessingJob | None:

@@ -16,6 +16,7 @@ from processing.models import (
 )
 from processing.selectors import video_latest_job
 from videos.models import Video
+from videos.selectors_playback import playback_fields
 from videos.serializers import (
     RunOptionsSerializer,
     StateTransitionSerializer,
@@ -97,6 +98,25 @@ class JobSummarySerializer(serializers.ModelSerializer):
         ]
 
 
+class PlaybackSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["original", "rendition", "none"])
+    url = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    time_offset = serializers.FloatField()
+    rotation_applied = serializers.IntegerField()
+    checked = serializers.BooleanField(help_text="Whether the worker has looked at the file yet")
+    download_url = serializers.CharField(allow_null=True)
+
+
+class ThumbnailsSerializer(serializers.Serializer):
+    sprite_url = serializers.CharField()
+    tile_width = serializers.IntegerField()
+    tile_height = serializers.IntegerField()
+    columns = serializers.IntegerField()
+    interval_seconds = serializers.FloatField()
+    times = serializers.ListField(child=serializers.FloatField())
+
+
 class VideoDetailSerializer(VideoListSerializer):
     latest_job = serializers.SerializerMethodField()
 
@@ -124,7 +144,27 @@ class VideoDetailSerializer(VideoListSerializer):
             "latest_job",
             "timeline",
             "latest_errors",
+            "playback",
+            "thumbnails",
         ]
+
+    playback = serializers.SerializerMethodField(
+        help_text="What the player loads: `url`, `kind` (original, rendition or none), `reason` when none (or while "
+        "unchecked), `time_offset` (seconds added to the player's clock give the detections' timestamps), "
+        "`rotation_applied`, `download_url` of the original"
+    )
+    thumbnails = serializers.SerializerMethodField(
+        help_text="Seek-bar stills in one JPEG sprite: `sprite_url`, `tile_width`, `tile_height`, `columns`, "
+        "`interval_seconds` and each tile's `times` (left to right, row by row); null until made"
+    )
+
+    @extend_schema_field(PlaybackSerializer)
+    def get_playback(self, video: Video) -> dict:
+        return playback_fields(video)["playback"]
+
+    @extend_schema_field(ThumbnailsSerializer(allow_null=True))
+    def get_thumbnails(self, video: Video) -> dict | None:
+        return playback_fields(video)["thumbnails"]
 
     @extend_schema_field(JobSummarySerializer(allow_null=True))
     def get_latest_job(self, video: Video) -> dict | None:

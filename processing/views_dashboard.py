@@ -12,6 +12,7 @@ from processing.selectors import video_latest_job
 from processing.selectors_dashboard import FRAMES_PER_CHUNK, detection_job_for_video, detections_packed, video_for_page
 from processing.selectors_video_page import FAILURE_REASONS, STAGE_LABELS, recovery_advice_table, video_page_facts
 from videos.models import Video
+from videos.selectors_playback import playback_fields
 from videos.services.workflow import video_allowed_actions
 
 EXPORT_FORMATS = ["coco", "yolo", "mot"]
@@ -35,6 +36,7 @@ def video_page(request, video_id):
     allowed = video_allowed_actions(video=video)
     if facts["failure"] and not facts["failure"]["retry"]:
         allowed.remove("retry")
+    playback = playback_fields(video)
     return render(
         request,
         "video_detail.html",
@@ -51,6 +53,8 @@ def video_page(request, video_id):
                 "recovery_advice": recovery_advice_table(),
                 "stage_labels": STAGE_LABELS,
             },
+            "playback": playback["playback"],
+            "poster_url": playback["poster_url"],
         },
     )
 

@@ -26,6 +26,7 @@ LAST_LINE_KEYS = {
     "memory.py": ["long_peak_mb", "short_peak_mb", "memory_ratio"],
     "models.py": ["models", "fps"],
     "pipeline.py": ["pipeline_fps", "baseline_fps", "ratio", "backend"],
+    "playback.py": ["ratio", "busy_threads"],
     "storage.py": ["ours_rows_per_s", "raw_copy_rows_per_s", "storage_ratio"],
 }
 

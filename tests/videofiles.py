@@ -1,9 +1,63 @@
 """Generating small real video files for tests and benchmarks."""
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+# Codecs that take no yuv420p input.
+PIXEL_FORMATS = {"cinepak": "rgb24"}
+
+
+def scene(index: int, *, width: int, height: int) -> np.ndarray:
+    """Frame `index` of a moving-square scene, its index written in the red square's position."""
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    image[..., 2] = 96
+    x = (index * 7) % max(width - 40, 1)
+    image[10:40, x : x + 30] = (220, 40, 40)
+    return image
+
+
+def write_timed_clip(
+    path: Path,
+    *,
+    codec: str = "libx264",
+    times: list[float],
+    width: int = 160,
+    height: int = 120,
+    time_base: Fraction = Fraction(1, 1000),
+    audio_seconds: float = 0.0,
+    rotation: int = 0,
+) -> Path:
+    """A clip whose frame i is shown at `times[i]` seconds (VFR, or a first timestamp that is not zero),
+    with an optional AAC tone and a display rotation (degrees, counter-clockwise, as FFmpeg's display matrix)."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=30)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = PIXEL_FORMATS.get(codec, "yuv420p")
+        stream.time_base = stream.codec_context.time_base = time_base
+        if rotation:
+            stream.set_display_rotation(rotation)
+        audio = None
+        if audio_seconds:
+            audio = container.add_stream("aac", rate=16000)
+            audio.layout = "mono"
+        for index, seconds in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(scene(index, width=width, height=height), format="rgb24")
+            frame.pts, frame.time_base = round(seconds / time_base), time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+        if audio is not None:
+            rate, samples = 16000, int(audio_seconds * 16000)
+            tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / rate)).astype(np.float32)
+            for start in range(0, samples, 1024):
+                samples_here = tone[start : start + 1024].reshape(1, -1)
+                chunk = av.AudioFrame.from_ndarray(samples_here, format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts, chunk.time_base = rate, start, Fraction(1, rate)
+                container.mux(audio.encode(chunk))
+            container.mux(audio.encode())
+    return path
 
 
 def write_test_video(
@@ -29,7 +83,7 @@ def write_test_video(
         stream = container.add_stream(codec, rate=fps)
         stream.width = width
         stream.height = height
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = PIXEL_FORMATS.get(codec, "yuv420p")
         for index in range(frame_total):
             image = background.copy()
             x = (index * 7 + variant * 3) % max(width - 60, 1)

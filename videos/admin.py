@@ -124,6 +124,15 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "annotations_count",
         "total_processing_seconds",
         "frames_per_second_processed",
+        # Made by the worker from the original (processing/renditions.py), never typed in.
+        "playback_kind",
+        "playback_reason",
+        "playback_time_offset",
+        "rendition",
+        "rendition_rotation",
+        "poster",
+        "thumbnails_sprite",
+        "thumbnails_index",
         "created_at",
         "updated_at",
     ]

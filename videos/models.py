@@ -47,6 +47,14 @@ CONTAINER_EXTENSIONS = {
 }
 
 
+class PlaybackKind(models.TextChoices):
+    """What the video page's player loads: the stored original, a rendition made for browsers, or nothing."""
+
+    ORIGINAL = "original", "Original"
+    RENDITION = "rendition", "Rendition"
+    NONE = "none", "None"
+
+
 def sees_every_video(user) -> bool:
     """Whether the user may see every user's videos (staff may); anyone else sees only their own."""
     return bool(user.is_staff)
@@ -119,6 +127,23 @@ class Video(ConcurrentTransitionMixin, models.Model):
     rotation = models.SmallIntegerField(default=0, help_text="Display rotation in degrees")
     has_audio = models.BooleanField(null=True, blank=True)
 
+    # What browsers are given to play, made by the worker (processing.renditions). Derived files live under
+    # MEDIA_ROOT/renditions/, named after the source's content and the recipe, so a URL never changes meaning.
+    playback_kind = models.CharField(
+        max_length=10, choices=PlaybackKind.choices, blank=True, help_text="Empty until the worker has looked"
+    )
+    playback_reason = models.CharField(max_length=300, blank=True, help_text="Why nothing can be played")
+    playback_time_offset = models.FloatField(
+        default=0, help_text="Seconds added to the player's clock give the source timestamp detections carry"
+    )
+    rendition = models.FileField(max_length=500, blank=True, help_text="H.264 MP4 made for browsers")
+    rendition_rotation = models.SmallIntegerField(
+        default=0, help_text="Display rotation turned into the rendition's pixels (degrees counter-clockwise)"
+    )
+    poster = models.FileField(max_length=500, blank=True)
+    thumbnails_sprite = models.FileField(max_length=500, blank=True)
+    thumbnails_index = models.JSONField(default=dict, blank=True, help_text="Tile geometry and each tile's time")
+
     objects_detected_count = models.PositiveIntegerField(default=0)
     annotations_count = models.PositiveIntegerField(default=0)
     total_processing_seconds = models.FloatField(null=True, blank=True)
@@ -157,6 +182,10 @@ class Video(ConcurrentTransitionMixin, models.Model):
                 if not field.primary_key and field.name != "last_event_seq"
             ]
         super().save(*args, **kwargs)
+
+    def derived_file_names(self) -> list[str]:
+        """The stored names of the files made from the original for playback (rendition, poster, thumbnails)."""
+        return [field.name for field in (self.rendition, self.poster, self.thumbnails_sprite) if field]
 
     @property
     def is_live(self) -> bool:

@@ -14,7 +14,9 @@ from videos.selectors import video_stats
 def video_file_for_user(*, user: AbstractBaseUser, video_id) -> Video:
     """The video whose stored file the user may watch (owner or staff, not deleted); Video.DoesNotExist else."""
     videos = Video.objects.live().visible_to(user).filter(pk=video_id)
-    return videos.only("id", "file", "mime_type", "owner_id", "size_bytes").get()
+    return videos.only(
+        "id", "file", "mime_type", "owner_id", "size_bytes", "file_hash", "rendition", "poster", "thumbnails_sprite"
+    ).get()
 
 
 def dashboard_figures(*, user: AbstractBaseUser, everyone: bool = False) -> dict:

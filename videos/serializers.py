@@ -4,6 +4,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from videos.models import Priority, Video, VideoStateTransition
+from videos.selectors_playback import playback_fields
 
 RUN_OPTION_NAMES = (
     "model",
@@ -99,6 +100,10 @@ class StateTransitionSerializer(serializers.ModelSerializer):
 
 class VideoListSerializer(serializers.ModelSerializer):
     state = serializers.CharField(source="workflow_state", read_only=True)
+    poster_url = serializers.SerializerMethodField(help_text="A still of the video (JPEG); null until it is made")
+
+    def get_poster_url(self, video: Video) -> str | None:
+        return playback_fields(video)["poster_url"]
 
     class Meta:
         model = Video
@@ -114,6 +119,7 @@ class VideoListSerializer(serializers.ModelSerializer):
             "size_bytes",
             "created_at",
             "updated_at",
+            "poster_url",
         ]
 
 

@@ -1,4 +1,7 @@
-"""Serving a stored video to the player, with HTTP range requests (RFC 9110 section 14).
+"""Serving a stored video and the files made from it to the player, with HTTP range requests (RFC 9110 section 14).
+
+Django checks who may read the file; behind nginx it then hands the sending to nginx (X-Accel-Redirect), which
+answers ranges and validators itself. Without nginx in front, the file is streamed from here as described below.
 
 One byte range per request (what players ask for); a Range header in another unit is ignored and the
 whole file is sent. An unsatisfiable or malformed byte range is answered 416 with `Content-Range: bytes */size`.
@@ -7,9 +10,13 @@ The file is streamed from disk in blocks, never read whole.
 
 import mimetypes
 import re
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
+from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 
 from audit.models import StorageOperationType
@@ -79,22 +86,92 @@ class BoundedFile:
         self.handle.close()
 
 
+# nginx sets this header on every request it passes on (mediaplatform/nginx.conf.template), naming the internal
+# location that serves MEDIA_ROOT; a client's own value never arrives (nginx replaces it). Without it (runserver,
+# the test client) the file is streamed here.
+ACCEL_HEADER = "HTTP_X_MEDIA_ACCEL"
+# Each stored file's name changes with its content (the original is bound to the video's id, derived files to
+# the source's hash and the recipe), so a browser may keep what it fetched for good.
+CACHE_CONTROL = "private, max-age=31536000, immutable"
+DERIVED_CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg"}
+
+
+def _video_or_404(request, video_id) -> Video:
+    try:
+        return video_file_for_user(user=request.user, video_id=video_id)
+    except Video.DoesNotExist:
+        raise Http404("No such video.")
+
+
 @require_safe
 @login_required
 def video_file(request, video_id):
-    """The video's stored file for its owner or staff; 404 for anyone else, as if there were none."""
-    try:
-        video = video_file_for_user(user=request.user, video_id=video_id)
-    except Video.DoesNotExist:
-        raise Http404("No such video.")
+    """The video's stored original for its owner or staff; 404 for anyone else, as if there were none."""
+    video = _video_or_404(request, video_id)
     if not video.file:
         raise Http404("This video has no stored file.")
+    content_type = video.mime_type or mimetypes.guess_type(video.file.name)[0] or "application/octet-stream"
+    return serve_stored_file(
+        request, video=video, name=video.file.name, content_type=content_type, etag=video.file_hash
+    )
+
+
+@require_safe
+@login_required
+def video_derived_file(request, video_id, name):
+    """One of the files made from the video for playback (rendition, poster, thumbnails), by its stored name."""
+    video = _video_or_404(request, video_id)
+    stored = next((path for path in video.derived_file_names() if PurePosixPath(path).name == name), None)
+    if stored is None:
+        raise Http404("No such file of this video.")
+    content_type = DERIVED_CONTENT_TYPES.get(PurePosixPath(stored).suffix, "application/octet-stream")
+    return serve_stored_file(
+        request, video=video, name=stored, content_type=content_type, etag=PurePosixPath(stored).stem
+    )
+
+
+def _starts_a_viewing(request) -> bool:
+    """A player asks for many ranges per viewing; the request from the start stands for the viewing."""
+    if request.method != "GET":
+        return False
+    header = request.headers.get("Range", "")
+    return not header or bool(re.match(r"^\s*bytes\s*=\s*0+\s*-", header))
+
+
+def serve_stored_file(request, *, video: Video, name: str, content_type: str, etag: str) -> HttpResponse:
+    """Send a file under MEDIA_ROOT that the caller has allowed this user to read.
+
+    Through nginx: an X-Accel-Redirect to its internal location, which sends the bytes (ranges, ETag and
+    Last-Modified included) without holding a Django thread. Otherwise streamed from here.
+    """
+    path = Path(settings.MEDIA_ROOT) / name
     try:
-        size = video.file.size
+        size = path.stat().st_size
     except OSError:
         raise Http404("The stored file is missing.")
-    content_type = video.mime_type or mimetypes.guess_type(video.file.name)[0] or "application/octet-stream"
+    if _starts_a_viewing(request):
+        with storage_operation(
+            operation=StorageOperationType.ACCESS, path=name, video_id=video.pk, size_bytes=size, actor=request.user
+        ):
+            pass
+    accel_prefix = request.META.get(ACCEL_HEADER, "")
+    if accel_prefix.startswith("/") and accel_prefix.endswith("/"):
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = accel_prefix + quote(name)
+        response["Cache-Control"] = CACHE_CONTROL
+        return response
+    return _stream(request, path=path, size=size, content_type=content_type, etag=etag)
 
+
+def _stream(request, *, path: Path, size: int, content_type: str, etag: str) -> HttpResponse:
+    """The file from this process, with byte ranges and validators, for when no nginx is in front."""
+    modified = path.stat().st_mtime
+    etag_value = f'"{etag}"' if etag else f'"{int(modified)}-{size}"'
+    if etag_value in request.headers.get("If-None-Match", ""):
+        response = HttpResponse(status=304)
+        response["ETag"] = etag_value
+        response["Cache-Control"] = CACHE_CONTROL
+        return response
     try:
         byte_range = parse_byte_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
     except RangeNotSatisfiable:
@@ -106,22 +183,10 @@ def video_file(request, video_id):
 
     first, last = byte_range if byte_range else (0, size - 1)
     length = max(last - first + 1, 0)
-    if first == 0 and request.method == "GET":
-        # A player asks for many ranges per viewing; the one from the start stands for the viewing.
-        with storage_operation(
-            operation=StorageOperationType.ACCESS,
-            path=video.file.name,
-            video_id=video.pk,
-            size_bytes=length,
-            actor=request.user,
-        ):
-            handle = video.file.storage.open(video.file.name, "rb")
-    else:
-        handle = video.file.storage.open(video.file.name, "rb")
     if request.method == "HEAD":
-        handle.close()
         response = HttpResponse(content_type=content_type)
     else:
+        handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
         handle.seek(first)
         response = FileResponse(BoundedFile(handle, length), content_type=content_type)
         response.block_size = BLOCK_SIZE
@@ -130,6 +195,8 @@ def video_file(request, video_id):
     response["Accept-Ranges"] = "bytes"
     if byte_range:
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = CACHE_CONTROL
+    response["ETag"] = etag_value
+    response["Last-Modified"] = http_date(modified)
     response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -37,6 +37,12 @@ from processing.services.failures import (
 )
 from processing.services.jobs import job_enqueue, job_finish_cancelled
 from processing.services.locking import LockedVideo, job_lock, job_run_lock
+from processing.services.playback import (
+    PreparedPlayback,
+    playback_files_make,
+    playback_is_current,
+    playback_record,
+)
 from processing.services.registry import detector_config_for
 from processing.services.reuse import detections_copy, reusable_job_find
 from processing.services.stages import stage_finish, stage_progress, stage_start
@@ -94,6 +100,7 @@ class JobRunner:
             if self._reuse_identical_run():
                 return None
             probe = self._validate()
+            self._prepare_playback()
             self.stage = Stage.INFERENCE
             config = detector_config_for(self.job.detector_model, image_size=self.job.config.get("image_size"))
             detector = get_detector(config)
@@ -178,6 +185,7 @@ class JobRunner:
         source = reusable_job_find(job=self.job)
         if source is None:
             return False
+        self._prepare_playback()
         copied = self._reuse(source)
         logger.info("job %s reused %s detections of job %s (same content)", self.job.pk, copied, source.pk)
         return True
@@ -216,6 +224,47 @@ class JobRunner:
             **{name: getattr(probe, name) for name in PROBED_FIELDS}, updated_at=timezone.now()
         )
         stage_finish(job_id=self.job.pk, stage=Stage.VALIDATION, detail=f"{probe.codec} {probe.width}x{probe.height}")
+
+    def _prepare_playback(self) -> None:
+        """Make what the video's page plays (a rendition when browsers cannot play the file), its poster and
+        seek thumbnails, unless an earlier run made them from the same content: the extraction stage's start.
+
+        A file no browser plays and none can be made from is not this run's failure: the video records
+        `none` and why, and detection goes on.
+        """
+        if not settings.RENDITIONS_ENABLED:
+            return
+        video = Video.objects.get(pk=self.video_id)
+        if playback_is_current(video=video):
+            return
+        self.stage = Stage.EXTRACTION
+        stage_start(job_id=self.job.pk, stage=Stage.EXTRACTION, detail="playback files")
+        self.last_report = 0.0
+        prepared = playback_files_make(
+            video=video, on_frame=lambda done: self._playback_progress(done, total=video.frame_count or 0)
+        )
+        try:
+            self._record_playback(prepared)
+        except BaseException:
+            prepared.discard()
+            raise
+
+    def _playback_progress(self, done: int, *, total: int) -> None:
+        """While the playback files are made: the heartbeat (a long video takes minutes, and a silent job counts
+        as stuck), the extraction stage's progress, and a cancel or a later attempt stopping the pass."""
+        now = time.monotonic()
+        if now - self.last_report < settings.PROGRESS_EVENT_MIN_INTERVAL_SECONDS:
+            return
+        self.last_report = now
+        with transaction.atomic():
+            if not self._this_attempt().update(heartbeat_at=timezone.now()):
+                raise JobCancelled("it stopped being this attempt's while its playback files were made")
+            stage_progress(job_id=self.job.pk, stages=[Stage.EXTRACTION], percentage=self._percentage(done, total))
+
+    @atomic_retrying_conflicts
+    def _record_playback(self, prepared: PreparedPlayback) -> None:
+        locked = self._lock()
+        playback_record(video=locked.video, prepared=prepared)
 
     def _start_inference(self, probe: ProbeResult) -> None:
         self.stage = Stage.INFERENCE

@@ -6,6 +6,7 @@ another transaction holds is simply left for the next run. Files are removed
 only after the transaction that deleted their rows has committed.
 """
 
+import contextlib
 import logging
 import os
 import time
@@ -23,6 +24,7 @@ from audit.services import audit_record_many, storage_operation
 from notifications.services.delivery import outbox_events_past_retention
 from processing.models import ProcessingErrorLog
 from processing.services.annotated_video import annotated_video_bytes, annotated_video_file_names
+from processing.services.playback import RENDITIONS_DIRECTORY as PLAYBACK_DIRECTORY
 from videos.models import LIVE_STATES, Video, WorkflowState
 from videos.services.transitions import video_transition
 
@@ -40,6 +42,7 @@ class CleanupReport:
     purged_notifications: int = 0
     purged_error_logs: int = 0
     orphan_files: list[str] = field(default_factory=list)
+    playback_files: int = 0  # renditions, posters and thumbnails of the deleted videos
     abandoned_uploads: int = 0
     bytes_freed: int = 0
 
@@ -52,6 +55,7 @@ class CleanupReport:
             f"purge sent notifications: {self.purged_notifications} ({verb})",
             f"purge error logs: {self.purged_error_logs} ({verb})",
             f"remove orphan files: {len(self.orphan_files)} ({verb})",
+            f"remove renditions, posters and thumbnails of deleted videos: {self.playback_files} ({verb})",
             f"remove abandoned chunked uploads: {self.abandoned_uploads}"
             + (" (not counted in a dry run)" if self.dry_run else " (did)"),
             f"bytes freed: {self.bytes_freed} ({self.bytes_freed / 1024**2:.1f} MiB) ({verb})",
@@ -71,8 +75,9 @@ def _file_size(path: str) -> int:
 
 
 def _video_files(video: Video) -> list[str]:
-    """Every file on disk that belongs to the video: its stored original is the only one."""
-    return [video.file.path] if video.file else []
+    """Every file on disk that belongs to the video: its stored original and what was made from it for playback."""
+    media_root = Path(settings.MEDIA_ROOT)
+    return ([video.file.path] if video.file else []) + [str(media_root / name) for name in video.derived_file_names()]
 
 
 def _remove_files(paths: list[str], *, video_id=None) -> None:
@@ -85,6 +90,15 @@ def _remove_files(paths: list[str], *, video_id=None) -> None:
                 Path(path).unlink(missing_ok=True)
         except OSError:
             logger.exception("could not remove %s", path)
+            continue
+        _remove_empty_playback_folder(Path(path).parent)
+
+
+def _remove_empty_playback_folder(folder: Path) -> None:
+    """A video's playback folder (renditions/<xx>/<video id>/) goes with its last file."""
+    if folder.parent.parent == Path(settings.MEDIA_ROOT) / PLAYBACK_DIRECTORY:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _archive_completed(report: CleanupReport) -> None:
@@ -123,6 +137,7 @@ def _delete_videos(report: CleanupReport, *, reason: str, candidates) -> None:
                 return
             for video in batch:
                 files[str(video.pk)] = _video_files(video)
+                report.playback_files += len(video.derived_file_names())
                 report.bytes_freed += sum(_file_size(path) for path in files[str(video.pk)])
                 report.bytes_freed += annotated_video_bytes(video_id=video.pk)  # removed as their rows go
                 ids.append(str(video.pk))
@@ -156,17 +171,28 @@ def _purge(report: CleanupReport, queryset, attribute: str) -> None:
             queryset.model.objects.filter(pk__in=batch).delete()
 
 
+def _stored_names() -> set[str]:
+    """The name of every file a video row refers to: originals, renditions, posters and thumbnails."""
+    names = set()
+    for row in Video.objects.values_list("file", "rendition", "poster", "thumbnails_sprite"):
+        names.update(name for name in row if name)
+    return names
+
+
 def _orphan_files(report: CleanupReport) -> None:
-    root = Path(settings.MEDIA_ROOT) / "videos"
-    if not root.is_dir():
-        return
-    known = set(Video.objects.exclude(file="").values_list("file", flat=True)) | annotated_video_file_names()
-    grace = time.time() - settings.RETENTION_ORPHAN_GRACE_SECONDS
     media_root = Path(settings.MEDIA_ROOT)
-    for path in root.rglob("*"):
+    roots = [media_root / "videos", media_root / PLAYBACK_DIRECTORY]
+    known = _stored_names() | annotated_video_file_names()
+    grace = time.time() - settings.RETENTION_ORPHAN_GRACE_SECONDS
+    # Listed first: removing a file may remove its folder, which a lazy walk would then trip over.
+    paths = [path for root in roots if root.is_dir() for path in root.rglob("*")]
+    for path in paths:
         # A file younger than the grace period may belong to an upload still being committed.
-        if not path.is_file() or path.stat().st_mtime > grace:
-            continue
+        try:
+            if not path.is_file() or path.stat().st_mtime > grace:
+                continue
+        except OSError:
+            continue  # gone meanwhile
         if str(path.relative_to(media_root)) in known:
             continue
         report.orphan_files.append(str(path))

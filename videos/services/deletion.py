@@ -1,12 +1,20 @@
-"""Soft deletion: the row stays (with its results) but the video answers 410 from then on."""
+"""Soft deletion: the row stays (with its results) but the video answers 410 from then on.
+
+The files made from the original for playback (rendition, poster, thumbnails) go with the soft deletion: they can
+be made again, and nobody may load them any more. The original stays until retention purges the row.
+"""
 
 import contextlib
 import logging
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.models import StorageOperationType
+from audit.services import audit_record, storage_operation
 from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
 from videos.models import Video
@@ -42,13 +50,50 @@ def _soft_delete(*, video_id, actor: AbstractBaseUser | None) -> Video:
     with contextlib.suppress(WorkflowRefused):
         video_cancel(video_id=video.pk, actor=actor)
     video = video_lock(video_id=video_id)
+    derived = video.derived_file_names()
     video.deleted_at = timezone.now()
-    video.save(update_fields=["deleted_at", "updated_at"])
+    video.rendition.name = video.poster.name = video.thumbnails_sprite.name = ""
+    video.thumbnails_index = {}
+    video.playback_kind = ""
+    video.save(
+        update_fields=[
+            "deleted_at",
+            "rendition",
+            "poster",
+            "thumbnails_sprite",
+            "thumbnails_index",
+            "playback_kind",
+            "updated_at",
+        ]
+    )
     audit_record(
         action="video.delete",
         obj=video,
         actor=actor,
-        old_values={"deleted_at": None},
+        old_values={"deleted_at": None, "derived_files": derived},
         new_values={"deleted_at": video.deleted_at.isoformat()},
     )
+    if derived:
+        transaction.on_commit(lambda: video_derived_files_remove(names=derived, video_id=video.pk, actor=actor))
     return video
+
+
+def video_derived_files_remove(*, names: list[str], video_id, actor: AbstractBaseUser | None = None) -> None:
+    """Remove stored files made from a video's original, each removal logged as a storage operation.
+
+    Call after the commit that stopped referring to them.
+    """
+    root = Path(settings.MEDIA_ROOT)
+    for name in names:
+        path = root / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            continue  # already gone
+        try:
+            with storage_operation(
+                operation=StorageOperationType.DELETE, path=name, video_id=video_id, size_bytes=size, actor=actor
+            ):
+                path.unlink(missing_ok=True)
+        except OSError:
+            logger.exception("could not remove %s", path)
