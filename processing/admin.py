@@ -4,7 +4,15 @@ from django.utils.html import format_html, format_html_join
 
 from audit.admin_mixins import AuditedAdminMixin
 from processing.catalog import CATALOG, SPEED_MEASURED_ON, catalog_with_installed
-from processing.models import DetectorModel, Evaluation, JobStage, ModelInstall, ProcessingErrorLog, ProcessingJob
+from processing.models import (
+    DetectorModel,
+    Evaluation,
+    InferenceBackendChoice,
+    JobStage,
+    ModelInstall,
+    ProcessingErrorLog,
+    ProcessingJob,
+)
 from processing.selectors import video_latest_job
 from processing.services.model_install import InstallRefused, model_install_enqueue, model_install_request
 from processing.services.registry import InvalidWeights, detector_model_save_edited, inspect_uploaded_weights
@@ -236,6 +244,19 @@ class ModelInstallAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form's clean recorded the install through the service; the download starts after the commit.
         model_install_enqueue(install=obj)
+
+
+@admin.register(InferenceBackendChoice)
+class InferenceBackendChoiceAdmin(admin.ModelAdmin):
+    """What each worker host measured for each model and shape; deleting a row makes that host measure again."""
+
+    list_display = ["model_name", "input_width", "input_height", "host", "backend", "precision", "model_only_fps"]
+    list_filter = ["backend", "precision", "host"]
+    search_fields = ["model_name", "weights_sha256", "host"]
+    readonly_fields = [field.name for field in InferenceBackendChoice._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Evaluation)
