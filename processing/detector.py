@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from celery.signals import worker_init
 from django.conf import settings
 
 from processing.backends import chooser
@@ -146,6 +147,15 @@ def cpu_inference_threads(backend: str) -> int:
     cores = os.cpu_count() or 2
     share = max(1, cores // max(1, getattr(settings, "DETECTOR_CONCURRENT_JOBS", 1)))
     return share if backend in (ONNX, OPENVINO) else max(1, share - 1)
+
+
+@worker_init.connect
+def _share_the_cores_among_the_pool(sender=None, **kwargs) -> None:
+    """A Celery worker runs as many jobs at once as its pool has processes: unless DETECTOR_CONCURRENT_JOBS says
+    otherwise, each job's model takes that share of the cores (the pool's processes fork after this)."""
+    concurrency = getattr(sender, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 0 and "DETECTOR_CONCURRENT_JOBS" not in os.environ:
+        settings.DETECTOR_CONCURRENT_JOBS = concurrency
 
 
 def default_batch_size(device: str) -> int:

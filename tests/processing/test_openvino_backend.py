@@ -183,3 +183,20 @@ def test_a_job_names_its_backend_and_precision(shared_export_cache, api_client, 
     payload = api_client.get(f"/api/v1/jobs/{job.pk}/").json()
     assert (payload["backend"], payload["precision"]) == (choice.backend, choice.precision)
     assert payload["backend"] in {"torch", "onnx", "openvino"}
+
+
+def test_jobs_running_side_by_side_split_the_cores(settings, monkeypatch):
+    from types import SimpleNamespace
+
+    from processing.detector import _share_the_cores_among_the_pool, cpu_inference_threads
+
+    settings.DETECTOR_CPU_THREADS = 0  # the override holds what the worker's start-up sets, for this test only
+    monkeypatch.delenv("DETECTOR_CONCURRENT_JOBS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+
+    _share_the_cores_among_the_pool(sender=SimpleNamespace(concurrency=2))
+
+    assert settings.DETECTOR_CONCURRENT_JOBS == 2
+    assert cpu_inference_threads("openvino") == cpu_inference_threads("onnx") == cpu_inference_threads("torch") == 1
+    settings.DETECTOR_CONCURRENT_JOBS = 1
+    assert cpu_inference_threads("openvino") == 2 and cpu_inference_threads("torch") == 1
