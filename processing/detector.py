@@ -351,11 +351,17 @@ class Detector:
         def forward(candidate: chooser.Candidate, batch: np.ndarray):
             return self._forward(BackendPlan(candidate.backend, candidate.precision), batch, geometry)
 
+        reference_candidate = chooser.Candidate(TORCH, "f32")
+        reference = detect(reference_candidate, frames)
+
+        def detect_once(candidate: chooser.Candidate, images: list[np.ndarray]) -> list[FrameDetections]:
+            return reference if candidate == reference_candidate else detect(candidate, images)
+
         return chooser.measure(
             candidates=candidates,
-            detect=detect,
+            detect=detect_once,
             forward=forward,
-            reference=detect(chooser.Candidate(TORCH, "f32"), frames),
+            reference=reference,
             frames=frames,
             batch=self._pad_batch(frames[:batch_size], geometry),
         )
