@@ -313,6 +313,7 @@ class Detector:
         best = chooser.fastest_accepted(trials)
         # The reference itself when nothing else could be trusted.
         plan = BackendPlan(best.backend, best.precision) if best else BackendPlan(TORCH, "f32")
+        self._release_all_but(plan, geometry)
         backend_choice_record(
             weights_sha256=self.weights_sha256,
             model_name=self.name,
@@ -332,6 +333,15 @@ class Detector:
             plan.precision,
         )
         return plan
+
+    def _release_all_but(self, plan: BackendPlan, geometry: InputGeometry) -> None:
+        """Free the compiled networks the measurement built for this shape and the plan does not use."""
+        shape = (geometry.input_height, geometry.input_width)
+        for key in list(self._openvino_runners):
+            if key[1:] == shape and (plan.backend, plan.precision) != (OPENVINO, key[0]):
+                del self._openvino_runners[key]
+        if plan.backend != ONNX:
+            self._onnx_sessions.pop(shape, None)
 
     def measure_backends(self, geometry: InputGeometry, candidates: list[chooser.Candidate]) -> list[chooser.Trial]:
         """Time every candidate on a few batches and check its detections against the f32 PyTorch network's."""
