@@ -33,6 +33,7 @@ STRIDE = 32
 PAD_VALUE = 114  # ultralytics' letterbox grey, so results match its own preprocessing
 TORCH, ONNX, OPENVINO = "torch", "onnx", "openvino"
 BACKENDS = ("auto", TORCH, ONNX, OPENVINO)
+PRECISIONS = ("f32", "bf16", "int8")  # OpenVINO's; PyTorch runs f32 on CPU, f16 on CUDA
 
 
 class DetectorUnavailable(Exception):
@@ -219,6 +220,8 @@ class Detector:
         self.class_count = len(self.class_names)
         if config.backend not in BACKENDS:
             raise DetectorUnavailable(f"Unknown detector backend {config.backend!r}: one of {', '.join(BACKENDS)}")
+        if config.precision not in ("", *PRECISIONS):
+            raise DetectorUnavailable(f"Unknown precision {config.precision!r}: one of {', '.join(PRECISIONS)}")
         fixed = self._fixed_plan()
         self.backend, self.precision = (fixed.backend, fixed.precision) if fixed else ("auto", "")
         self._plans: dict[tuple[int, int], BackendPlan] = {}

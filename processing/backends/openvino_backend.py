@@ -66,7 +66,7 @@ def nncf_available() -> bool:
 
 
 def available_precisions() -> list[str]:
-    """The precisions worth trying on this CPU, fastest-hoped first is not implied: the chooser measures."""
+    """The precisions OpenVINO can run natively on this CPU (empty without OpenVINO); which is fastest is measured."""
     capabilities = cpu_capabilities()
     if not capabilities:
         return []
