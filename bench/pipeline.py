@@ -73,7 +73,13 @@ def onnx_export_for_ultralytics(*, weights: str, image_size: int) -> str:
     return str(export_onnx(detector, input_height=image_size, input_width=image_size))
 
 
-def pipeline_fps(
+def pipeline_fps(**run) -> tuple[float, int]:
+    """Whole-job frames/s and detections stored (bench/models.py measures every installed model with this)."""
+    fps, detections, _, _ = pipeline_figures(**run)
+    return fps, detections
+
+
+def pipeline_figures(
     *, video: Path, weights: str, image_size: int, confidence: float, frame_step: int, backend: str, precision: str = ""
 ) -> tuple[float, int, str, str]:
     """Whole-job frames/s (median of the runs after a warm-up run), detections stored, and the plan that ran."""
@@ -169,7 +175,7 @@ def measure_every_plan(*, common: dict, plans: list[tuple[str, str]], model_seco
     """{(backend, precision): (pipeline fps, model-only fps)}, printed as they come."""
     results = {}
     for backend, precision in plans:
-        fps, detections, _, _ = pipeline_fps(**common, backend=backend, precision=precision)
+        fps, detections, _, _ = pipeline_figures(**common, backend=backend, precision=precision)
         model_fps = model_only_fps(
             video=common["video"],
             weights=common["weights"],
@@ -237,7 +243,7 @@ def main() -> None:
             common=common, plans=plans_to_measure(args.backend), model_seconds=args.model_seconds
         )
         if args.backend in ("all", "auto"):
-            fps, detections, backend, precision = pipeline_fps(**common, backend="auto")
+            fps, detections, backend, precision = pipeline_figures(**common, backend="auto")
             chosen = (backend, precision)
             print(f"pipeline (auto, chose {backend}/{precision}): {fps:.2f} frames/s, {detections} detections stored")
         else:
