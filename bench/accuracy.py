@@ -6,8 +6,12 @@ over every frame, and scores the detections with `processing.evaluation.metrics`
 the untrained architecture (the floor) and ultralytics' own `model.val` on the same decoded frames (a
 cross-check of the metric code: the ratio should be close to 1).
 
+Every backend and precision this CPU offers (PyTorch f32, the reference; OpenVINO f32, bf16, int8) is scored
+on the same frames: precision, recall and mAP@0.5 each, and mAP@0.5 in points against f32.
+
 The last line reads `precision=... recall=... map50=... map50_95=...`, all from the detections kept at the
-operating confidence, which is what the platform stores for a run.
+operating confidence, which is what the platform stores for a run, with the backend and precision `auto` chose
+for this model on this host (`chosen=backend/precision`) and its mAP@0.5 in points below f32's.
 """
 
 import argparse
@@ -35,7 +39,7 @@ import cv2  # noqa: E402
 from benchdb import SMOKE_HELP  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from processing.detector import Detector, DetectorConfig  # noqa: E402
+from processing.detector import Detector, DetectorConfig, InputGeometry  # noqa: E402
 from processing.evaluation.metrics import EvaluationReport, TruthBox, evaluate_detections  # noqa: E402
 from processing.evaluation.video_detections import detect_video  # noqa: E402
 from processing.synthetic import CLASS_NAMES, SyntheticVideo, write_synthetic_video  # noqa: E402
@@ -78,6 +82,71 @@ def detect_all(*, detector: Detector, videos: list[SyntheticVideo]) -> list:
         for box in detect_video(detector=detector, path=video.path):
             predictions.append(replace(box, frame_index=number * FRAME_OFFSET + box.frame_index))
     return predictions
+
+
+def plans_on_this_cpu(*, smoke: bool) -> list[tuple[str, str]]:
+    """PyTorch f32 (the reference) and every OpenVINO precision this CPU offers; smoke runs skip the exports."""
+    from processing.backends import openvino_backend
+
+    if smoke:
+        return [("torch", "f32")]
+    return [("torch", "f32")] + [("openvino", precision) for precision in openvino_backend.available_precisions()]
+
+
+def auto_choice(*, arguments: argparse.Namespace, videos: list[SyntheticVideo]) -> tuple[str, str]:
+    """What `DETECTOR_BACKEND=auto` picks for these weights at the videos' shape, judged at the operating confidence."""
+    if arguments.smoke:
+        return "torch", "f32"
+    chooser = Detector(
+        detector_config(
+            weights=str(arguments.weights),
+            architecture=arguments.architecture,
+            image_size=arguments.image_size,
+            confidence=arguments.confidence,
+            backend="auto",
+        )
+    )
+    geometry = InputGeometry.for_source(width=videos[0].width, height=videos[0].height, image_size=arguments.image_size)
+    plan = chooser.plan_for(geometry)
+    return plan.backend, plan.precision
+
+
+def score_plans(
+    *, arguments: argparse.Namespace, videos: list[SyntheticVideo], ground_truth: list, class_ids: list[int]
+) -> dict[tuple[str, str], tuple[EvaluationReport, EvaluationReport, float]]:
+    """{(backend, precision): (report at the operating confidence, whole-curve report, detection seconds)}."""
+    scores = {}
+    for backend, precision in plans_on_this_cpu(smoke=arguments.smoke):
+        detector = Detector(
+            detector_config(
+                weights=str(arguments.weights),
+                architecture=arguments.architecture,
+                image_size=arguments.image_size,
+                confidence=CURVE_CONFIDENCE,
+                backend=backend,
+                precision=precision,
+            )
+        )
+        started = time.monotonic()
+        predictions = detect_all(detector=detector, videos=videos)
+        seconds = time.monotonic() - started
+        kept = [p for p in predictions if p.confidence >= arguments.confidence]
+        scores[(backend, precision)] = (
+            evaluate_detections(predictions=kept, ground_truth=ground_truth, class_ids=class_ids),
+            evaluate_detections(predictions=predictions, ground_truth=ground_truth, class_ids=class_ids),
+            seconds,
+        )
+    return scores
+
+
+def print_plan_scores(scores: dict) -> None:
+    reference_map50 = scores[("torch", "f32")][1].map50
+    for (backend, precision), (operating, curve, seconds) in scores.items():
+        print(
+            f"{backend}/{precision}: P={operating.precision:.4f} R={operating.recall:.4f} map50={curve.map50:.4f} "
+            f"({(curve.map50 - reference_map50) * 100:+.2f} points vs f32) map50_95={curve.map50_95:.4f}; "
+            f"detection {seconds:.1f} s"
+        )
 
 
 def all_ground_truth(videos: list[SyntheticVideo]) -> list[TruthBox]:
@@ -192,8 +261,7 @@ def main() -> None:
                 architecture=arguments.architecture,
                 image_size=arguments.image_size,
                 confidence=CURVE_CONFIDENCE,
-                # An ONNX export takes longer than a whole smoke run should.
-                **({"backend": "torch"} if arguments.smoke else {}),
+                backend="torch",  # the f32 reference; every other backend and precision is scored below
             )
         )
         detect_started = time.monotonic()
@@ -223,7 +291,7 @@ def main() -> None:
         print(f"other confidences: {operating_points(predictions=predictions, ground_truth=ground_truth)}")
         print(
             f"detection: {detect_seconds:.1f} s for {len(videos) * arguments.frames} frames "
-            f"({detector.device}, {detector.backend} backend, ONNX export included on first use)"
+            f"({detector.device}, {detector.backend} backend, the f32 reference)"
         )
         print(f"baseline, untrained {arguments.architecture}: {summary_line(floor)}")
         print(
@@ -232,8 +300,14 @@ def main() -> None:
             f"ratio ours/ultralytics map50={ratio(curve.map50, reference_map50)} "
             f"map50_95={ratio(curve.map50_95, reference_map50_95)}"
         )
+        scores = score_plans(arguments=arguments, videos=videos, ground_truth=ground_truth, class_ids=class_ids)
+        print_plan_scores(scores)
+        chosen = auto_choice(arguments=arguments, videos=videos)
+        chosen_operating, chosen_curve, _ = scores.get(chosen, (operating, curve, 0.0))
+        drop = (scores[("torch", "f32")][1].map50 - chosen_curve.map50) * 100
+        print(f"auto chose {chosen[0]}/{chosen[1]} for these weights at this shape on this host")
         print(f"total {time.monotonic() - started:.0f} s")
-        print(summary_line(operating))
+        print(f"{summary_line(chosen_operating)} chosen={chosen[0]}/{chosen[1]} map50_drop_points={drop:.3f}")
 
 
 if __name__ == "__main__":

@@ -393,8 +393,13 @@ DETECTOR_CONFIDENCE = env.float("DETECTOR_CONFIDENCE", 0.4)  # held-out P/R >= 0
 DETECTOR_MAX_DETECTIONS = env.int("DETECTOR_MAX_DETECTIONS", 300)
 DETECTOR_IOU_THRESHOLD = env.float("DETECTOR_IOU_THRESHOLD", 0.7)
 DETECTOR_BATCH_SIZE = env.int("DETECTOR_BATCH_SIZE", 0)  # 0: chosen by device
-# "auto": ONNX Runtime on CPU (exported once per weights and input shape, cached), PyTorch fp16 on CUDA.
+# "auto": on CPU, the backend and precision measured fastest among PyTorch, ONNX Runtime and OpenVINO
+# (f32/bf16/int8) whose detections agree with f32, per weights, input shape and host; PyTorch fp16 on CUDA.
+# "torch", "onnx" or "openvino" fix it. Exports are cached once per weights, input shape and precision.
 DETECTOR_BACKEND = env.str("DETECTOR_BACKEND", "auto")
+DETECTOR_PRECISION = env.str("DETECTOR_PRECISION", "")  # openvino: f32, bf16 or int8; "" bf16 where the CPU has it
+# Jobs one host runs at once (the inference workers' concurrency): each job's model takes its share of the cores.
+DETECTOR_CONCURRENT_JOBS = env.int("DETECTOR_CONCURRENT_JOBS", 1)
 DETECTOR_ONNX_CACHE_DIR = env.str("DETECTOR_ONNX_CACHE_DIR", str(BASE_DIR / "var" / "onnx-cache"))
 DETECTOR_CPU_THREADS = env.int("DETECTOR_CPU_THREADS", 0)  # 0: all cores for ONNX, all but one for PyTorch
 DETECTOR_DEVICE = env.str("DETECTOR_DEVICE", "")  # "" picks cuda:0 when present, else cpu

@@ -13,6 +13,7 @@ from processing.models import (
     AnnotatedVideo,
     DetectorModel,
     Evaluation,
+    InferenceBackendChoice,
     JobPriority,
     JobStage,
     ModelInstall,
@@ -318,6 +319,48 @@ class ModelInstallAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form's clean recorded the install through the service; the download starts after the commit.
         model_install_enqueue(install=obj)
+
+
+@admin.register(InferenceBackendChoice)
+class InferenceBackendChoiceAdmin(admin.ModelAdmin):
+    """What each worker host measured for each model and shape; deleting a row makes that host measure again."""
+
+    list_display = ["model_name", "input_width", "input_height", "host", "backend", "precision", "model_only_fps"]
+    list_filter = ["backend", "precision", "host"]
+    search_fields = ["model_name", "weights_sha256", "host"]
+    exclude = ["trials"]  # shown as the table below
+    readonly_fields = [field.name for field in InferenceBackendChoice._meta.fields if field.name != "trials"] + [
+        "candidates_measured"
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # measured, not edited: delete the row to measure again
+
+    @admin.display(description="Candidates measured")
+    def candidates_measured(self, obj):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    trial.get("backend"),
+                    trial.get("precision"),
+                    "" if trial.get("model_only_fps") is None else f"{trial['model_only_fps']:.1f}",
+                    "" if trial.get("recall") is None else f"{trial['recall']:.3f}",
+                    "" if trial.get("precision_score") is None else f"{trial['precision_score']:.3f}",
+                    "accepted" if trial.get("accepted") else f"refused: {trial.get('reason', '')}",
+                )
+                for trial in obj.trials
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>backend</th><th>model-only frames/s</th><th>recall vs f32</th>"
+            "<th>precision vs f32</th><th>verdict</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
 
 @admin.register(Evaluation)

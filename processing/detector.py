@@ -2,8 +2,12 @@
 
 The fast path skips ultralytics' per-image predictor: frames arrive already
 scaled by the decoder, are padded into one batch tensor, run through the
-network (PyTorch, or ONNX Runtime on CPU), and go through ultralytics' own
-NMS. Tracking needs ultralytics' stateful tracker and uses `YOLO.track`.
+network (PyTorch, ONNX Runtime or OpenVINO on CPU), and go through ultralytics'
+own NMS. Tracking needs ultralytics' stateful tracker and uses `YOLO.track`.
+
+With `backend="auto"` on CPU, the backend and precision for trained weights are
+measured on first use of each input shape (processing/backends/chooser.py) and
+remembered per weights, shape and host in the database; on CUDA it is PyTorch fp16.
 """
 
 import functools
@@ -17,14 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from celery.signals import worker_init
 from django.conf import settings
 
+from processing.backends import chooser
 from processing.weights_loading import ONNX_SUFFIX, WeightsRefused, onnx_metadata, yolo_load
 
 logger = logging.getLogger(__name__)
 
 STRIDE = 32
 PAD_VALUE = 114  # ultralytics' letterbox grey, so results match its own preprocessing
+TORCH, ONNX, OPENVINO = "torch", "onnx", "openvino"
+BACKENDS = ("auto", TORCH, ONNX, OPENVINO)
+PRECISIONS = ("f32", "bf16", "int8")  # OpenVINO's; PyTorch runs f32 on CPU, f16 on CUDA
 
 
 class DetectorUnavailable(Exception):
@@ -44,7 +53,8 @@ class DetectorConfig:
     device: str
     max_detections: int = 300
     iou_threshold: float = 0.7
-    backend: str = "auto"  # "auto" (ONNX on CPU, PyTorch on CUDA), "torch", or "onnx"
+    backend: str = "auto"  # "auto" (measured on CPU, PyTorch fp16 on CUDA), "torch", "onnx" or "openvino"
+    precision: str = ""  # OpenVINO's: "f32", "bf16" or "int8"; "" picks bf16 where the CPU has it, else f32
     name: str = ""
 
     @classmethod
@@ -58,6 +68,7 @@ class DetectorConfig:
             "max_detections": settings.DETECTOR_MAX_DETECTIONS,
             "iou_threshold": settings.DETECTOR_IOU_THRESHOLD,
             "backend": settings.DETECTOR_BACKEND,
+            "precision": getattr(settings, "DETECTOR_PRECISION", ""),
         }
         values.update(overrides)
         return cls(**values)
@@ -69,6 +80,14 @@ class DetectorConfig:
         if self.weights:
             return Path(self.weights).name
         return f"{Path(self.architecture).stem} (untrained)"
+
+
+@dataclass(frozen=True)
+class BackendPlan:
+    """The runtime and numeric precision that run the network for one input shape."""
+
+    backend: str
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -118,16 +137,26 @@ def pick_device(requested: str) -> str:
 
 
 def cpu_inference_threads(backend: str) -> int:
-    """Threads for the model on CPU.
+    """Threads for the model on CPU: this job's share of the cores when the host runs several jobs at once.
 
-    ONNX Runtime shares the cores well with the decoder thread, so it takes them all (measured 1.4x
-    faster than one thread on 2 cores); PyTorch's OpenMP threads stall at every barrier when they
-    outnumber the free cores, so it leaves one core to the decoder and the database.
+    ONNX Runtime and OpenVINO share the cores well with the decoder thread, so they take the whole share
+    (measured 1.4x faster than one thread on 2 cores); PyTorch's OpenMP threads stall at every barrier when
+    they outnumber the free cores, so it leaves one core to the decoder and the database.
     """
     if settings.DETECTOR_CPU_THREADS:
         return settings.DETECTOR_CPU_THREADS
     cores = os.cpu_count() or 2
-    return cores if backend == "onnx" else max(1, cores - 1)
+    share = max(1, cores // max(1, getattr(settings, "DETECTOR_CONCURRENT_JOBS", 1)))
+    return share if backend in (ONNX, OPENVINO) else max(1, share - 1)
+
+
+@worker_init.connect
+def _share_the_cores_among_the_pool(sender=None, **kwargs) -> None:
+    """A Celery worker runs as many jobs at once as its pool has processes: unless DETECTOR_CONCURRENT_JOBS says
+    otherwise, each job's model takes that share of the cores (the pool's processes fork after this)."""
+    concurrency = getattr(sender, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 0 and "DETECTOR_CONCURRENT_JOBS" not in os.environ:
+        settings.DETECTOR_CONCURRENT_JOBS = concurrency
 
 
 def default_batch_size(device: str) -> int:
@@ -189,8 +218,14 @@ class Detector:
             raise DetectorUnavailable(f"Model {source} could not be loaded: {exc}") from exc
         self.class_names = {int(k): str(v) for k, v in self.yolo.names.items()}
         self.class_count = len(self.class_names)
-        # ONNX Runtime measured faster than PyTorch on CPU here (bench/pipeline.py); on CUDA, PyTorch in fp16.
-        self.backend = "torch" if self.device.startswith("cuda") or config.backend == "torch" else "onnx"
+        if config.backend not in BACKENDS:
+            raise DetectorUnavailable(f"Unknown detector backend {config.backend!r}: one of {', '.join(BACKENDS)}")
+        if config.precision not in ("", *PRECISIONS):
+            raise DetectorUnavailable(f"Unknown precision {config.precision!r}: one of {', '.join(PRECISIONS)}")
+        fixed = self._fixed_plan()
+        self.backend, self.precision = (fixed.backend, fixed.precision) if fixed else ("auto", "")
+        self._plans: dict[tuple[int, int], BackendPlan] = {}
+        self._openvino_runners: dict[tuple[str, int, int], object] = {}
         self._onnx_sessions: dict[tuple[int, int], _OnnxSession] = {}
         self._tracking_geometry: InputGeometry | None = None
         logger.info("detector %s loaded on %s (%s backend)", config.model_name, self.device, self.backend)
@@ -203,7 +238,9 @@ class Detector:
         except WeightsRefused as exc:
             raise DetectorUnavailable(str(exc)) from exc
         self.device, self.half, self.network = "cpu", False, None
-        self.backend = "onnx"
+        self.backend, self.precision = ONNX, "f32"
+        self._plans: dict[tuple[int, int], BackendPlan] = {}
+        self._openvino_runners: dict[tuple[str, int, int], object] = {}
         self._onnx_file = str(config.weights)
         shape = metadata["input_shape"]
         # A static export takes exactly its own batch and image shape: frames are padded up to it.
@@ -223,6 +260,125 @@ class Detector:
     def name(self) -> str:
         return self.config.model_name
 
+    # -- which backend runs the network ------------------------------------------
+
+    def _fixed_plan(self) -> BackendPlan | None:
+        """The plan the configuration fixes, or None when `auto` has to measure."""
+        if self.device.startswith("cuda"):
+            return BackendPlan(TORCH, "f16")
+        backend = self.config.backend
+        if backend == TORCH:
+            return BackendPlan(TORCH, "f32")
+        if backend == ONNX or self._onnx_file:
+            return BackendPlan(ONNX, "f32")
+        if backend == OPENVINO:
+            from processing.backends import openvino_backend
+
+            return BackendPlan(OPENVINO, self.config.precision or openvino_backend.default_precision())
+        if not self.config.weights:
+            # An untrained network has nothing worth keeping a measurement for: its export is this process's own.
+            return BackendPlan(ONNX, "f32")
+        return None
+
+    def plan_for(self, geometry: InputGeometry, *, tracking: bool = False) -> BackendPlan:
+        """The backend and precision that run frames of this geometry (measured on first use under `auto`)."""
+        if tracking:
+            # ultralytics' tracker runs its own predictor on the PyTorch network.
+            return BackendPlan(TORCH, "f16" if self.half else "f32")
+        key = (geometry.input_height, geometry.input_width)
+        if key not in self._plans:
+            self._plans[key] = self._fixed_plan() or self._choose(geometry)
+        plan = self._plans[key]
+        self.backend, self.precision = plan.backend, plan.precision
+        return plan
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        return file_sha256(self.config.weights)
+
+    def candidates(self) -> list[chooser.Candidate]:
+        from processing.backends import openvino_backend
+
+        found = [chooser.Candidate(TORCH, "f32"), chooser.Candidate(ONNX, "f32")]
+        return found + [chooser.Candidate(OPENVINO, precision) for precision in openvino_backend.available_precisions()]
+
+    def _choose(self, geometry: InputGeometry) -> BackendPlan:
+        from processing.services.backend_choice import backend_choice_get, backend_choice_record, this_host
+
+        host = this_host()
+        shape = {"input_height": geometry.input_height, "input_width": geometry.input_width}
+        candidates = self.candidates()
+        remembered = backend_choice_get(weights_sha256=self.weights_sha256, host=host, **shape)
+        if remembered and chooser.Candidate(*remembered) in candidates:
+            logger.info("detector %s: %s/%s, as measured before on %s", self.name, *remembered, host)
+            return BackendPlan(*remembered)
+        trials = self.measure_backends(geometry, candidates)
+        best = chooser.fastest_accepted(trials)
+        # The reference itself when nothing else could be trusted.
+        plan = BackendPlan(best.backend, best.precision) if best else BackendPlan(TORCH, "f32")
+        self._release_all_but(plan, geometry)
+        backend_choice_record(
+            weights_sha256=self.weights_sha256,
+            model_name=self.name,
+            host=host,
+            backend=plan.backend,
+            precision=plan.precision,
+            model_only_fps=best.model_only_fps if best else None,
+            trials=[trial.as_dict() for trial in trials],
+            **shape,
+        )
+        logger.info(
+            "detector %s at %dx%d: chose %s/%s",
+            self.name,
+            geometry.input_width,
+            geometry.input_height,
+            plan.backend,
+            plan.precision,
+        )
+        return plan
+
+    def _release_all_but(self, plan: BackendPlan, geometry: InputGeometry) -> None:
+        """Free the compiled networks the measurement built for this shape and the plan does not use."""
+        shape = (geometry.input_height, geometry.input_width)
+        for key in list(self._openvino_runners):
+            if key[1:] == shape and (plan.backend, plan.precision) != (OPENVINO, key[0]):
+                del self._openvino_runners[key]
+        if plan.backend != ONNX:
+            self._onnx_sessions.pop(shape, None)
+
+    def measure_backends(self, geometry: InputGeometry, candidates: list[chooser.Candidate]) -> list[chooser.Trial]:
+        """Time every candidate on a few batches and check its detections against the f32 PyTorch network's."""
+        frames = chooser.agreement_frames(width=geometry.scaled_width, height=geometry.scaled_height)
+        batch_size = default_batch_size(self.device)
+
+        def detect(candidate: chooser.Candidate, images: list[np.ndarray]) -> list[FrameDetections]:
+            plan = BackendPlan(candidate.backend, candidate.precision)
+            found = []
+            for start in range(0, len(images), batch_size):
+                batch = self._pad_batch(images[start : start + batch_size], geometry)
+                found += self._postprocess(
+                    self._forward(plan, batch, geometry), geometry, confidence=None, class_ids=None
+                )
+            return found
+
+        def forward(candidate: chooser.Candidate, batch: np.ndarray):
+            return self._forward(BackendPlan(candidate.backend, candidate.precision), batch, geometry)
+
+        reference_candidate = chooser.Candidate(TORCH, "f32")
+        reference = detect(reference_candidate, frames)
+
+        def detect_once(candidate: chooser.Candidate, images: list[np.ndarray]) -> list[FrameDetections]:
+            return reference if candidate == reference_candidate else detect(candidate, images)
+
+        return chooser.measure(
+            candidates=candidates,
+            detect=detect_once,
+            forward=forward,
+            reference=reference,
+            frames=frames,
+            batch=self._pad_batch(frames[:batch_size], geometry),
+        )
+
     # -- batched detection -----------------------------------------------------
 
     def detect(
@@ -241,8 +397,9 @@ class Detector:
         if not images:
             return []
         try:
+            plan = self.plan_for(geometry)
             batch = self._pad_batch(images, geometry)
-            raw = self._forward_onnx(batch, geometry) if self.backend == "onnx" else self._forward_torch(batch)
+            raw = self._forward(plan, batch, geometry)
             return self._postprocess(raw, geometry, confidence=confidence, class_ids=class_ids)
         except (MemoryError, DetectorUnavailable):
             raise
@@ -256,6 +413,43 @@ class Detector:
         for slot, image in enumerate(images):
             batch[slot, : image.shape[0], : image.shape[1]] = image
         return batch
+
+    def _forward(self, plan: BackendPlan, batch: np.ndarray, geometry: InputGeometry):
+        if plan.backend == OPENVINO:
+            import torch
+
+            return torch.from_numpy(self._openvino_runner(plan.precision, geometry).run(batch))
+        if plan.backend == ONNX:
+            return self._forward_onnx(batch, geometry)
+        return self._forward_torch(batch)
+
+    def _openvino_runner(self, precision: str, geometry: InputGeometry):
+        key = (precision, geometry.input_height, geometry.input_width)
+        if key not in self._openvino_runners:
+            from processing.backends import openvino_backend
+
+            height, width = key[1:]
+            exports: list[Path] = []
+
+            def onnx_path() -> Path:
+                exports.append(export_onnx(self, input_height=height, input_width=width))
+                return exports[-1]
+
+            identity = export_identity(self)
+            self._openvino_runners[key] = openvino_backend.build_runner(
+                onnx_path=onnx_path,
+                precision=precision,
+                threads=cpu_inference_threads(OPENVINO),
+                input_height=height,
+                input_width=width,
+                cache_dir=Path(settings.DETECTOR_ONNX_CACHE_DIR),
+                identity=identity,
+                quantize=openvino_backend.quantize_int8,
+            )
+            if not self.config.weights:
+                for path in exports:  # an untrained network's export is private to this process
+                    path.unlink(missing_ok=True)
+        return self._openvino_runners[key]
 
     def _forward_torch(self, batch: np.ndarray):
         import torch
@@ -392,14 +586,18 @@ class Detector:
         )
 
 
+def export_identity(detector: Detector) -> str:
+    """How cached exports of this detector's network are named: its weights' digest."""
+    if detector.config.weights:
+        return detector.weights_sha256[:16]
+    return f"untrained-{os.getpid()}-{id(detector)}"  # random weights: never shared
+
+
 def export_onnx(detector: Detector, *, input_height: int, input_width: int) -> Path:
     """Export the network to ONNX once per weights and input shape; later calls reuse the file."""
     cache_dir = Path(settings.DETECTOR_ONNX_CACHE_DIR)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    if detector.config.weights:
-        identity = file_sha256(detector.config.weights)[:16]
-    else:
-        identity = f"untrained-{os.getpid()}-{id(detector)}"  # random weights: never shared
+    identity = export_identity(detector)
     target = cache_dir / f"{identity}-{input_height}x{input_width}.onnx"
     if target.is_file():
         return target

@@ -189,6 +189,12 @@ class ProcessingJob(models.Model):
 
     celery_task_id = models.CharField(max_length=255, blank=True)
     processing_node_id = models.CharField(max_length=255, blank=True, help_text="Worker host that ran the job")
+    inference_backend = models.CharField(
+        max_length=20, blank=True, help_text="Runtime that ran the model: torch, onnx or openvino"
+    )
+    inference_precision = models.CharField(
+        max_length=10, blank=True, help_text="Numeric precision: f32, f16, bf16, int8"
+    )
     current_stage = models.CharField(max_length=30, choices=Stage.choices, default=Stage.UPLOAD)
 
     next_frame_index = models.PositiveIntegerField(
@@ -402,3 +408,36 @@ class AnnotatedVideo(models.Model):
 
     def __str__(self) -> str:
         return f"annotated video of {self.job_id} ({self.status})"
+
+
+class InferenceBackendChoice(models.Model):
+    """The backend and precision measured fastest for one model's weights and input shape on one worker host.
+
+    Measured once, on the first run of that model and shape on the host; kept so a restarted worker does not
+    measure again. `trials` holds every candidate's figures and, for a refused one, why.
+    """
+
+    weights_sha256 = models.CharField(max_length=64)
+    model_name = models.CharField(max_length=200)
+    input_height = models.PositiveIntegerField()
+    input_width = models.PositiveIntegerField()
+    host = models.CharField(max_length=255)
+    backend = models.CharField(max_length=20)
+    precision = models.CharField(max_length=10)
+    model_only_fps = models.FloatField(null=True, blank=True)
+    trials = models.JSONField(default=list, blank=True)
+    measured_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-measured_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["weights_sha256", "input_height", "input_width", "host"],
+                name="backend_choice_per_model_shape_host",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.model_name} {self.input_width}x{self.input_height} on {self.host}: {self.backend}/{self.precision}"
+        )

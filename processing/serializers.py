@@ -216,9 +216,19 @@ class JobSerializer(JobSummarySerializer):
         help_text="run: boxes found by a detector; import: reference annotations uploaded as ground truth",
     )
     reference = serializers.SerializerMethodField(help_text="For an import: what was read from the file")
+    backend = serializers.CharField(
+        source="inference_backend",
+        read_only=True,
+        help_text="Runtime that ran the model (torch, onnx, openvino); empty until inference starts",
+    )
+    precision = serializers.CharField(
+        source="inference_precision",
+        read_only=True,
+        help_text="Numeric precision the model ran at (f32, f16, bf16, int8); empty until inference starts",
+    )
 
     class Meta(JobSummarySerializer.Meta):
-        fields = ["video_id", "origin", *JobSummarySerializer.Meta.fields, "reference"]
+        fields = ["video_id", "origin", *JobSummarySerializer.Meta.fields, "reference", "backend", "precision"]
 
     @extend_schema_field(ReferenceSummarySerializer(allow_null=True))
     def get_reference(self, job: ProcessingJob) -> dict | None:

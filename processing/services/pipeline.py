@@ -27,6 +27,7 @@ from processing.frames import FrameSampling, PrefetchingFrames, SampledFrame, Vi
 from processing.models import JobStatus, ProcessingJob, Stage, StageStatus
 from processing.probe import ProbeResult, VideoProbeError, probe_video
 from processing.resources import ResourceMonitor
+from processing.services.backend_choice import job_inference_backend_record
 from processing.services.detections import detections_store
 from processing.services.failures import (
     CONNECTION_ERRORS,
@@ -312,6 +313,8 @@ class JobRunner:
             width=probe.width, height=probe.height, image_size=detector.config.image_size
         )
         batch_size = 1 if self.job.track else (self.job.batch_size or default_batch_size(detector.device))
+        plan = detector.plan_for(geometry, tracking=self.job.track)  # measured here on a model's first run
+        job_inference_backend_record(job_id=self.job.pk, backend=plan.backend, precision=plan.precision)
         frames = iter_sampled_frames(
             self.video_path,
             sampling=self.sampling,
