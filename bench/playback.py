@@ -4,7 +4,9 @@ serving the same file directly, in the same run.
     python bench/playback.py [--viewers 100] [--seconds 20] [--chunk-kib 4096] [--clip-seconds 10] [--smoke]
 
 Each viewer holds one keep-alive connection and asks for byte ranges at random offsets (a player seeking), as
-fast as it gets them, for the same time on each side. The platform side is the real front (mediaplatform.serve:
+fast as it gets them, for the same time on each side. The platform side loads what the video page hands a player,
+the rendition's signed URL (videos/media_signing.py); the permission-checked route, where Django answers every
+range with an X-Accel-Redirect, is measured too and printed for comparison. The platform side is the real front (mediaplatform.serve:
 nginx, gunicorn, Daphne) on a throwaway database, signed in as the video's owner. Its gunicorn runs the platform
 wrapped by `application` below, which counts, across its worker processes, the requests in flight and the threads
 sending a response body. The last line is `ratio=... busy_threads=...`: platform bytes/s over direct bytes/s (goal
@@ -338,7 +340,11 @@ def main() -> None:
             common = {"size": size, "viewers": args.viewers, "chunk": args.chunk_kib * 1024}
             # Warm both (page cache, keep-alive pools, Django's first requests), then measure.
             warm = {**common, "seconds": min(1.0, args.seconds)}
-            platform_path = f"/videos/{video.pk}/playback/{Path(video.rendition.name).name}"
+            from videos.selectors_playback import playback_fields
+
+            # What the video page hands the player: the signed URL (the user was checked when it was issued).
+            platform_path = playback_fields(video)["playback"]["url"]
+            checked_path = f"/videos/{video.pk}/playback/{Path(video.rendition.name).name}"
             direct_path = f"/media/{video.rendition.name}"
             viewers_download(port=direct_port, path=direct_path, cookie="", **warm)
             viewers_download(port=platform_port, path=platform_path, cookie=cookie, **warm)
@@ -362,10 +368,18 @@ def main() -> None:
             )
             for sampler in samplers:
                 sampler.join()
+            # The permission-checked route (Django for every range, then X-Accel-Redirect), for comparison.
+            checked = viewers_download(
+                port=platform_port, path=checked_path, cookie=cookie, seconds=args.seconds, **common
+            )
             in_flight = [a for a, _ in samples] or [0]
             sending = [b for _, b in samples] or [0]
             print(f"nginx direct: {direct / 1024**2:.1f} MiB/s")
-            print(f"platform (Django check + X-Accel-Redirect): {platform / 1024**2:.1f} MiB/s")
+            print(f"platform, the player's signed URL (nginx checks it): {platform / 1024**2:.1f} MiB/s")
+            print(
+                f"platform, Django's check on every range + X-Accel-Redirect: {checked / 1024**2:.1f} MiB/s "
+                f"(ratio {checked / direct:.2f})"
+            )
             print(
                 f"gunicorn during the download ({len(samples)} samples): requests in flight mean "
                 f"{sum(in_flight) / len(in_flight):.2f}, max {max(in_flight)}; "

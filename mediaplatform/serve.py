@@ -108,6 +108,43 @@ def media_readable_by_workers(
     return mode & 0o005 == 0o005 and umask & 0o004 == 0
 
 
+SIGNED_MEDIA_TYPES = {
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "jpg": "image/jpeg",
+    "mov": "video/quicktime",
+    "avi": "video/x-msvideo",
+    "mkv": "video/x-matroska",
+    "m4v": "video/x-m4v",
+}
+
+
+def signed_media_location(media_root: Path, secret: str) -> str:
+    """The location serving signed media URLs (videos/media_signing.py) from MEDIA_ROOT, ranges included.
+
+    nginx checks the signature and the expiry itself, so a player's range requests never reach Django; without
+    this location (nginx cannot read the media) they fall through to Django, which checks the same signature.
+    """
+    if not all(character.isalnum() for character in secret):
+        raise SystemExit("MEDIA_SIGNING_SECRET must be letters and digits only (it is written into nginx's config).")
+    types = " ".join(f"{content_type} {extension};" for extension, content_type in SIGNED_MEDIA_TYPES.items())
+    return f"""        location /media/signed/ {{
+            secure_link $arg_md5,$arg_expires;
+            secure_link_md5 "$secure_link_expires$uri {secret}";
+            if ($secure_link = "") {{ return 403; }}
+            if ($secure_link = "0") {{ return 410; }}
+            alias {media_root}/;
+            types {{ {types} }}
+            default_type application/octet-stream;
+            add_header Cache-Control "private, max-age=1800" always;
+            add_header X-Content-Type-Options nosniff always;
+            sendfile on;
+            tcp_nopush on;
+            output_buffers 2 256k;
+        }}
+"""
+
+
 def render_nginx_config(
     *,
     run_dir: Path,
@@ -119,6 +156,7 @@ def render_nginx_config(
     worker_gid: int | None = None,
     media_root: Path | None = None,
     media_accel: bool = False,
+    media_signing_secret: str = "",
 ) -> str:
     user_directive = ""
     if worker_user is not None:
@@ -128,6 +166,9 @@ def render_nginx_config(
         "USER_DIRECTIVE": user_directive,
         "MEDIA_ROOT": str(media_root or run_dir / "no-media"),
         "MEDIA_ACCEL_HEADER": MEDIA_ACCEL_PREFIX if media_accel and media_root else "",
+        "SIGNED_MEDIA_LOCATION": signed_media_location(media_root, media_signing_secret)
+        if media_accel and media_root and media_signing_secret
+        else "",
         "RUN_DIR": str(run_dir),
         "HTTP_SERVERS": "\n        ".join(f"server unix:{path} fail_timeout=0;" for path in http_sockets),
         "LISTEN": listen,
@@ -212,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaplatform.settings")
     from django.conf import settings
 
+    from videos.media_signing import media_signing_secret
+
     max_body_bytes = settings.VIDEO_MAX_UPLOAD_BYTES + BODY_SLACK_BYTES
     # Short: a unix socket path must fit in 108 bytes.
     run_dir = Path(tempfile.mkdtemp(prefix="mp-web-"))
@@ -244,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             worker_gid=worker_gid,
             media_root=media_root,
             media_accel=media_accel,
+            media_signing_secret=media_signing_secret(),
         )
     )
 

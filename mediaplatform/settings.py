@@ -195,6 +195,12 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_URL = "media/"
+# What a player loads comes as a signed URL that nginx serves without asking Django (videos/media_signing.py):
+# valid for at least MEDIA_SIGNED_URL_SECONDS, its expiry rounded up to a window so a file's URL stays the same
+# (and cached) for that long. The secret is derived from SECRET_KEY unless given.
+MEDIA_SIGNING_SECRET = env.str("MEDIA_SIGNING_SECRET", "")
+MEDIA_SIGNED_URL_SECONDS = env.int("MEDIA_SIGNED_URL_SECONDS", 2 * 3600)
+MEDIA_SIGNED_URL_WINDOW_SECONDS = env.int("MEDIA_SIGNED_URL_WINDOW_SECONDS", 1800)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 
 LOGIN_URL = "login"

@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 
 from django.urls import reverse
 
+from videos.media_signing import signed_media_url
 from videos.models import PlaybackKind, Video
 
 # The columns `playback_fields_from_columns` reads, for hand-written SQL.
@@ -27,10 +28,15 @@ WAITING_REASON = "The video has not been checked for playback yet; the original 
 
 
 def derived_file_url(video_id, name: str) -> str | None:
-    """The URL of one of the video's derived files (content-addressed: the name changes with the content)."""
+    """The permission-checked URL of one of the video's derived files (the name changes with the content)."""
     if not name:
         return None
     return reverse("video-derived-file", args=[video_id, PurePosixPath(name).name])
+
+
+def player_url(name: str) -> str | None:
+    """What a player loads: a short-lived signed URL that nginx serves by itself (videos.media_signing)."""
+    return signed_media_url(name) if name else None
 
 
 def playback_fields_from_columns(video_id, columns: dict) -> dict:
@@ -38,9 +44,9 @@ def playback_fields_from_columns(video_id, columns: dict) -> dict:
     original_url = reverse("video-file", args=[video_id]) if columns["file"] else None
     kind = columns["playback_kind"] or PlaybackKind.ORIGINAL
     if kind == PlaybackKind.RENDITION:
-        url = derived_file_url(video_id, columns["rendition"])
+        url = player_url(columns["rendition"])
     elif kind == PlaybackKind.ORIGINAL:
-        url = original_url
+        url = player_url(columns["file"])
     else:
         url = None
     if url is None:
@@ -62,13 +68,13 @@ def playback_fields_from_columns(video_id, columns: dict) -> dict:
     index = columns["thumbnails_index"] or {}
     if isinstance(index, str):  # raw SQL hands jsonb over as text
         index = json.loads(index)
-    sprite_url = derived_file_url(video_id, columns["thumbnails_sprite"])
+    sprite_url = player_url(columns["thumbnails_sprite"])
     thumbnails = None
     if sprite_url and index.get("times"):
         thumbnails = {"sprite_url": sprite_url, **index}
     return {
         "playback": playback,
-        "poster_url": derived_file_url(video_id, columns["poster"]),
+        "poster_url": player_url(columns["poster"]),
         "thumbnails": thumbnails,
     }
 

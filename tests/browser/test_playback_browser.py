@@ -41,7 +41,7 @@ def test_an_avi_plays_on_the_video_page(page, console_problems, live_worker_proc
     page.wait_for_function("() => document.getElementById('video').currentTime > 0.5")
     state = page.evaluate(MEDIA_STATE)
     assert state["error"] is None and state["width"] == 320
-    assert f"/videos/{video.pk}/playback/" in state["src"]
+    assert "/media/signed/renditions/" in state["src"]  # the rendition, by its signed URL
     page.evaluate("document.getElementById('video').pause()")
     screenshot(page, f"playback_avi_{codec}")
     console_problems.assert_none()

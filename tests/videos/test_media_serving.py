@@ -19,6 +19,7 @@ from processing.services.playback import playback_files_make, playback_record
 from tests import live
 from tests.factories import UserFactory
 from tests.videofiles import write_test_video
+from videos.media_signing import signed_media_url
 from videos.models import Video
 from videos.services.creation import video_create
 from videos.services.deletion import video_soft_delete
@@ -62,16 +63,16 @@ def test_the_detail_and_the_list_say_what_to_play(avi_video):
 
     assert detail["playback"] == {
         "kind": "rendition",
-        "url": derived_url(avi_video, avi_video.rendition.name),
+        "url": signed_media_url(avi_video.rendition.name),
         "reason": "browsers do not play the video/x-msvideo container",
         "time_offset": 0.0,
         "rotation_applied": 0,
         "checked": True,
         "download_url": f"/videos/{avi_video.pk}/file",
     }
-    assert detail["poster_url"] == listed["poster_url"] == derived_url(avi_video, avi_video.poster.name)
+    assert detail["poster_url"] == listed["poster_url"] == signed_media_url(avi_video.poster.name)
     thumbnails = detail["thumbnails"]
-    assert thumbnails["sprite_url"] == derived_url(avi_video, avi_video.thumbnails_sprite.name)
+    assert thumbnails["sprite_url"] == signed_media_url(avi_video.thumbnails_sprite.name)
     assert (thumbnails["tile_width"], thumbnails["columns"], thumbnails["times"]) == (160, 1, [0.0])
 
 
@@ -200,3 +201,55 @@ def test_a_root_started_front_reads_media_the_platform_wrote_with_umask_027(grou
     finally:
         web.stop()
     assert "cannot read" not in web.log_tail(200)
+
+
+# -- the player's signed URLs ------------------------------------------------------------------------------------
+
+
+def test_a_signed_url_serves_its_file_with_ranges_and_nothing_else(avi_video, client):
+    url = signed_media_url(avi_video.rendition.name)
+    content = stored_bytes(avi_video.rendition.name)
+
+    part = client.get(url, HTTP_RANGE="bytes=100-199")  # no session: the signature stands for the check
+
+    assert part.status_code == 206 and b"".join(part.streaming_content) == content[100:200]
+    assert part["Content-Type"] == "video/mp4"
+    path, _, query = url.partition("?")
+    other = signed_media_url(avi_video.poster.name).partition("?")[2]
+    assert client.get(f"{path}?{other}").status_code == 403  # another file's signature
+    assert client.get(f"{path}?{query.replace('md5=', 'md5=x')}").status_code == 403
+    assert client.get(path).status_code == 403
+
+
+def test_a_signed_url_expires(avi_video, client, settings):
+    settings.MEDIA_SIGNED_URL_SECONDS, settings.MEDIA_SIGNED_URL_WINDOW_SECONDS = 60, 60
+    stale = signed_media_url(avi_video.rendition.name, now=0)  # expired in 1970
+
+    assert client.get(stale).status_code == 403
+
+
+def test_signed_urls_stay_the_same_within_a_window_so_browsers_cache_them(avi_video, settings):
+    settings.MEDIA_SIGNED_URL_SECONDS, settings.MEDIA_SIGNED_URL_WINDOW_SECONDS = 7200, 1800
+    name = avi_video.rendition.name
+
+    assert signed_media_url(name, now=1_800_000_010) == signed_media_url(name, now=1_800_001_000)
+    assert signed_media_url(name, now=1_800_000_010) != signed_media_url(name, now=1_800_003_600)
+
+
+@pytest.mark.e2e
+def test_nginx_serves_signed_urls_by_itself(live_server_process, avi_video):
+    base = f"http://{live_server_process}"
+    url = base + signed_media_url(avi_video.rendition.name)
+    content = stored_bytes(avi_video.rendition.name)
+
+    part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=30)
+    tampered = requests.get(url.replace("md5=", "md5=A"), timeout=30)
+    expired = requests.get(base + signed_media_url(avi_video.rendition.name, now=0), timeout=30)
+
+    assert part.status_code == 206 and part.content == content[1000:2000]
+    assert part.headers["Content-Type"] == "video/mp4"
+    assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(content)}"
+    # nginx's own validator (mtime-size): the bytes came from nginx, not through Django's fallback.
+    assert part.headers["ETag"] != f'"{Path(avi_video.rendition.name).stem}"'
+    assert tampered.status_code == 403
+    assert expired.status_code in (403, 410)  # nginx: 410 for an expired link, Django's fallback: 403
