@@ -74,15 +74,3 @@ class AnnotatedVideoChoicesSerializer(serializers.Serializer):
     job_status = serializers.CharField(help_text="Only a completed run can be rendered")
     classes = serializers.ListField(child=serializers.CharField(), help_text="Class names `classes` may name")
     tracked = serializers.BooleanField(help_text="Whether the run has track ids, so `trails` draws anything")
-
-
-class ApiErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine code, e.g. invalid, not_found, conflict, render_failed")
-    message = serializers.CharField(help_text="What went wrong, for a person")
-    details = serializers.DictField(help_text="What a client can act on (the field, the allowed values)")
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """The API's one error body."""
-
-    error = ApiErrorDetailSerializer()

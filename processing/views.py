@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsStaffForWrites, RoleAccess
 from mediaplatform.api.errors import ApiError
 from mediaplatform.api.parsers import BoundedJSONParser
+from mediaplatform.api.schema import ApiErrorSerializer
 from processing.catalog import catalog_with_installed
 from processing.exports import EXPORTERS
 from processing.models import DetectorModel, ModelInstall, ProcessingJob, RenderStatus
@@ -39,7 +40,6 @@ from processing.serializers_annotated import (
     AnnotatedVideoChoicesSerializer,
     AnnotatedVideoOptionsSerializer,
     AnnotatedVideoSerializer,
-    ApiErrorSerializer,
 )
 from processing.serializers_install import (
     CatalogModelSerializer,

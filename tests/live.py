@@ -36,6 +36,13 @@ def child_environment() -> dict[str, str]:
     return env
 
 
+def spare_broker_db() -> int:
+    """A Redis database none of the suite's processes use, for a test whose own worker must be the only one taking
+    its messages (the suite's session worker, once started, consumes the shared broker's queues too)."""
+    taken = {settings.CELERY_REDIS_DB, settings.CHANNELS_REDIS_DB, settings.CACHE_REDIS_DB}
+    return next(db for db in range(15, -1, -1) if db not in taken)
+
+
 @dataclass
 class LiveProcess:
     name: str

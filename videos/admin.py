@@ -136,6 +136,8 @@ class VideoAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+    # Shown as the `progress` bar; the worker sets it, so the form never offers it for typing.
+    exclude = ["progress_percentage"]
     inlines = [VideoStateTransitionInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = [

@@ -260,14 +260,17 @@ def _set_options(options: JobOptions) -> dict:
     return values
 
 
+def job_message_priority(*, job_id) -> int:
+    """The broker priority the job's message goes with: its run priority's step (0 is served first)."""
+    priority = ProcessingJob.objects.filter(pk=job_id).values_list("priority", flat=True).first()
+    return BROKER_PRIORITIES.get(priority, BROKER_PRIORITIES[JobPriority.NORMAL])
+
+
 def job_enqueue(*, job_id, countdown: float | None = None) -> None:
     from processing.tasks import process_video
 
-    priority = ProcessingJob.objects.filter(pk=job_id).values_list("priority", flat=True).first()
     result = process_video.apply_async(
-        args=[str(job_id)],
-        countdown=countdown,
-        priority=BROKER_PRIORITIES.get(priority, BROKER_PRIORITIES[JobPriority.NORMAL]),
+        args=[str(job_id)], countdown=countdown, priority=job_message_priority(job_id=job_id)
     )
     ProcessingJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
     logger.info("job %s queued as task %s", job_id, result.id)

@@ -51,6 +51,7 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("", "GET"):                                                    (302, 200, 200, 302, 200, 200, 302, 302),
     ("videos/<uuid:video_id>/", "GET"):                             (302, 200, 200, 302, 404, 200, 302, 302),
     ("videos/<uuid:video_id>/file", "GET"):                         (302, 200, 200, 302, 404, 200, 302, 302),
+    ("videos/<uuid:video_id>/playback/<str:name>", "GET"):          (302, 404, 404, 302, 404, 404, 302, 302),
     ("videos/<uuid:video_id>/detections.json", "GET"):              (302, 200, 200, 302, 404, 200, 302, 302),
     ("accounts/login/", "GET"):                                     (200, 200, 200, 200, 200, 200, 200, 200),
     ("accounts/login/", "POST"):                                    (200, 200, 200, 200, 200, 200, 200, 200),
@@ -268,7 +269,8 @@ def world(db, settings, small_video_bytes):
     viewer = AccountProfileFactory(role="viewer").user
     model = DetectorModel.objects.create(name="matrix-model", weights="detectors/none.pt")
     install = ModelInstall.objects.create(source="yolo11n", catalog_name="yolo11n")
-    shared = {"model_id": model.pk, "install_id": install.pk, "export_format": "coco"}
+    # The video has no derived files yet: a name it does not have reads as missing for those who may look.
+    shared = {"model_id": model.pk, "install_id": install.pk, "export_format": "coco", "name": "rendition.mp4"}
     revoked, revoked_secret = api_key_create(user=owner, name="revoked")
     ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
     expired, expired_secret = api_key_create(user=owner, name="expired")
