@@ -52,6 +52,8 @@ MATRIX: dict[tuple[str, str], tuple] = {
     ("videos/<uuid:video_id>/", "GET"):                             (302, 200, 200, 302, 404, 200, 302, 302),
     ("videos/<uuid:video_id>/file", "GET"):                         (302, 200, 200, 302, 404, 200, 302, 302),
     ("videos/<uuid:video_id>/playback/<str:name>", "GET"):          (302, 404, 404, 302, 404, 404, 302, 302),
+    # A player's signed media URL: the signature is the only credential (none here, so everyone is refused).
+    ("media/signed/<path:path>", "GET"):                            (403, 403, 403, 403, 403, 403, 403, 403),
     ("videos/<uuid:video_id>/detections.json", "GET"):              (302, 200, 200, 302, 404, 200, 302, 302),
     ("accounts/login/", "GET"):                                     (200, 200, 200, 200, 200, 200, 200, 200),
     ("accounts/login/", "POST"):                                    (200, 200, 200, 200, 200, 200, 200, 200),
@@ -270,7 +272,13 @@ def world(db, settings, small_video_bytes):
     model = DetectorModel.objects.create(name="matrix-model", weights="detectors/none.pt")
     install = ModelInstall.objects.create(source="yolo11n", catalog_name="yolo11n")
     # The video has no derived files yet: a name it does not have reads as missing for those who may look.
-    shared = {"model_id": model.pk, "install_id": install.pk, "export_format": "coco", "name": "rendition.mp4"}
+    shared = {
+        "model_id": model.pk,
+        "install_id": install.pk,
+        "export_format": "coco",
+        "name": "rendition.mp4",
+        "path": "renditions/none.mp4",
+    }
     revoked, revoked_secret = api_key_create(user=owner, name="revoked")
     ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
     expired, expired_secret = api_key_create(user=owner, name="expired")
