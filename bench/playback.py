@@ -1,17 +1,17 @@
-"""Viewers seeking through a rendition: the platform (Django's check, then nginx by X-Accel-Redirect) against nginx
+"""Viewers seeking through a rendition: the platform (the signed URL a player gets, served by nginx) against nginx
 serving the same file directly, in the same run.
 
     python bench/playback.py [--viewers 100] [--seconds 20] [--chunk-kib 4096] [--clip-seconds 10] [--smoke]
 
-Each viewer holds one keep-alive connection and asks for byte ranges at random offsets (a player seeking), as
-fast as it gets them, for the same time on each side. The platform side loads what the video page hands a player,
-the rendition's signed URL (videos/media_signing.py); the permission-checked route, where Django answers every
-range with an X-Accel-Redirect, is measured too and printed for comparison. The platform side is the real front (mediaplatform.serve:
-nginx, gunicorn, Daphne) on a throwaway database, signed in as the video's owner. Its gunicorn runs the platform
-wrapped by `application` below, which counts, across its worker processes, the requests in flight and the threads
-sending a response body. The last line is `ratio=... busy_threads=...`: platform bytes/s over direct bytes/s (goal
->= 0.9), and the most gunicorn threads seen sending a body while the viewers download (goal 0: once the redirect
-is answered, nginx sends the bytes).
+Each viewer holds one keep-alive connection and asks for byte ranges at random offsets (a player seeking), as fast
+as it gets them, for the same time on each side. The platform side loads what the video page hands a player, the
+rendition's signed URL (videos/media_signing.py), which nginx checks and serves itself; the permission-checked
+route, where Django answers every range with an X-Accel-Redirect, is measured too and printed for comparison. The
+platform side is the real front (mediaplatform.serve: nginx, gunicorn, Daphne) on a throwaway database, signed in
+as the video's owner. Its gunicorn runs the platform wrapped by `application` below, which counts, across its
+worker processes, the requests in flight and the threads sending a response body. The last line is `ratio=...
+busy_threads=...`: platform bytes/s over direct bytes/s (goal >= 0.9), and the most gunicorn threads seen sending
+a body while the viewers download (goal 0: nginx sends the bytes).
 """
 
 import argparse

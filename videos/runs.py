@@ -13,13 +13,26 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from videos.models import Video
 
+# The run options a request may name, in the run engine's words; the engine checks their values.
+RUN_OPTION_NAMES = (
+    "model",
+    "classes",
+    "confidence",
+    "frame_step",
+    "start_frame",
+    "end_frame",
+    "max_fps",
+    "track",
+    "priority",
+)
+
 
 class VideoRuns(Protocol):
     def options_check(self, *, options: Mapping[str, Any]) -> None:
         """Refuse (a ServiceError naming the field) run options a first run could not be made with.
 
-        Options are plain names and values (`model`, `classes`, `confidence`, `frame_step`, `start_frame`,
-        `end_frame`, `max_fps`, `track`), checked before the upload is stored so a bad one stores nothing.
+        Options are plain names (`RUN_OPTION_NAMES`) and values, checked before the upload is stored so a bad
+        one stores nothing.
         """
 
     def start_first(self, *, video: Video, options: Any, actor: AbstractBaseUser | None, enqueue: bool) -> None:

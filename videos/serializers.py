@@ -4,19 +4,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from videos.models import Priority, Video, VideoStateTransition
+from videos.runs import RUN_OPTION_NAMES
 from videos.selectors_playback import playback_fields
-
-RUN_OPTION_NAMES = (
-    "model",
-    "classes",
-    "confidence",
-    "frame_step",
-    "start_frame",
-    "end_frame",
-    "max_fps",
-    "track",
-    "priority",
-)
 
 
 def run_options_from_data(data) -> dict:

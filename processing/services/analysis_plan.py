@@ -2,8 +2,9 @@
 
 from mediaplatform.service_errors import ServiceError
 from processing.models import DetectorModel
-from processing.services.jobs import RUN_OPTION_NAMES, RunOptionsRefused, job_options_parse
+from processing.services.jobs import RunOptionsRefused, job_options_parse
 from processing.services.prompt_matching import model_class_names, prompt_match
+from videos.runs import RUN_OPTION_NAMES
 
 # The `config` keys an analysis reads: the run options of its detection run.
 CONFIG_KEYS = ("model", "classes", "confidence", "frame_step", "max_fps", "track")

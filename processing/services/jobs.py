@@ -21,6 +21,7 @@ from processing.services.locking import LockedVideo, job_lock, video_and_jobs_lo
 from processing.services.registry import detector_config_for, detector_model_default
 from processing.services.stages import ground_truth_stage_record, stages_cancel, stages_initialise
 from videos.models import LIVE_STATES, Video, WorkflowState
+from videos.runs import RUN_OPTION_NAMES
 from videos.services.transitions import video_lock, video_transition
 from videos.services.workflow import WorkflowRefused, video_allowed_actions, video_refuse_if_deleted
 
@@ -123,19 +124,6 @@ def _as_classes(value) -> tuple[str, ...]:
     if any(len(name) > _MAX_CLASS_NAME for name in names):
         raise RunOptionsRefused("classes", f"A class name is at most {_MAX_CLASS_NAME} characters.")
     return tuple(sorted(names))
-
-
-RUN_OPTION_NAMES = (
-    "model",
-    "classes",
-    "confidence",
-    "frame_step",
-    "start_frame",
-    "end_frame",
-    "max_fps",
-    "track",
-    "priority",
-)
 
 
 def job_options_parse(options: Mapping) -> JobOptions:
