@@ -203,6 +203,70 @@ MEDIA_SIGNED_URL_SECONDS = env.int("MEDIA_SIGNED_URL_SECONDS", 2 * 3600)
 MEDIA_SIGNED_URL_WINDOW_SECONDS = env.int("MEDIA_SIGNED_URL_WINDOW_SECONDS", 1800)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 
+# Where media lives (originals, renditions, posters, thumbnails, annotated videos, model weights): the local
+# filesystem under MEDIA_ROOT, or any S3-compatible object store, so that workers on other hosts need no shared
+# folder. Only videos/media_store.py knows which; everything else goes through Django's storage API and it.
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", "local", validate=lambda value: value in {"local", "s3"})
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", "")
+MEDIA_S3_ENDPOINT_URL = env.str("MEDIA_S3_ENDPOINT_URL", "") or None
+# The address browsers use for presigned URLs, when it differs from the one the platform talks to (a store on
+# an internal network behind a public name); signing needs no request, so nothing reaches it from here.
+MEDIA_S3_PUBLIC_ENDPOINT_URL = env.str("MEDIA_S3_PUBLIC_ENDPOINT_URL", "") or None
+MEDIA_S3_REGION = env.str("MEDIA_S3_REGION", "us-east-1")
+MEDIA_S3_ACCESS_KEY_ID = env.str("MEDIA_S3_ACCESS_KEY_ID", "") or None
+MEDIA_S3_SECRET_ACCESS_KEY = env.str("MEDIA_S3_SECRET_ACCESS_KEY", "") or None
+MEDIA_S3_PREFIX = env.str("MEDIA_S3_PREFIX", "").strip("/")
+MEDIA_S3_ADDRESSING_STYLE = env.str("MEDIA_S3_ADDRESSING_STYLE", "path")
+MEDIA_S3_CONNECT_TIMEOUT_SECONDS = env.float("MEDIA_S3_CONNECT_TIMEOUT_SECONDS", 5.0)
+MEDIA_S3_READ_TIMEOUT_SECONDS = env.float("MEDIA_S3_READ_TIMEOUT_SECONDS", 30.0)
+# A worker reading from the object store copies the source into this folder for the job's length (removed when
+# the job ends, and by the worker's start-up sweep after a kill); it refuses a copy that would leave less than
+# MEDIA_SCRATCH_MIN_FREE_BYTES free on that disk.
+MEDIA_SCRATCH_DIR = Path(env.str("MEDIA_SCRATCH_DIR", str(BASE_DIR / "var" / "scratch")))
+MEDIA_SCRATCH_MIN_FREE_BYTES = env.int("MEDIA_SCRATCH_MIN_FREE_BYTES", 1024**3)
+# Model weights copied from the object store, kept by content hash so a worker fetches each file once.
+MEDIA_WEIGHTS_CACHE_DIR = Path(env.str("MEDIA_WEIGHTS_CACHE_DIR", str(BASE_DIR / "var" / "weights-cache")))
+
+if MEDIA_STORAGE == "s3":
+    if not MEDIA_S3_BUCKET:
+        raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs MEDIA_S3_BUCKET")
+    from botocore.config import Config as _S3ClientConfig
+
+    _MEDIA_STORAGE_BACKEND = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": MEDIA_S3_ENDPOINT_URL,
+            "region_name": MEDIA_S3_REGION,
+            "access_key": MEDIA_S3_ACCESS_KEY_ID,
+            "secret_key": MEDIA_S3_SECRET_ACCESS_KEY,
+            "location": MEDIA_S3_PREFIX,
+            "addressing_style": MEDIA_S3_ADDRESSING_STYLE,
+            "signature_version": "s3v4",
+            # Objects are private: every read is a presigned URL handed out after the permission check.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env.int("MEDIA_SIGNED_URL_SECONDS", 2 * 3600),
+            # Same rule as the filesystem: an upload never replaces another object under the same name.
+            "file_overwrite": False,
+            # Bounded waits, so a store that stops answering fails a step (retried later) instead of hanging it.
+            "client_config": _S3ClientConfig(
+                connect_timeout=MEDIA_S3_CONNECT_TIMEOUT_SECONDS,
+                read_timeout=MEDIA_S3_READ_TIMEOUT_SECONDS,
+                retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": MEDIA_S3_ADDRESSING_STYLE},
+                signature_version="s3v4",
+            ),
+        },
+    }
+else:
+    # No fixed location: it follows MEDIA_ROOT, also where a test moves it.
+    _MEDIA_STORAGE_BACKEND = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": _MEDIA_STORAGE_BACKEND,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"

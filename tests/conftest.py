@@ -134,3 +134,21 @@ def live_worker_process(django_db_setup, django_db_blocker, release_assets):
         process = live.start_celery_worker()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def object_store_server():
+    """A real S3-compatible server (moto's standalone server) with an empty bucket, for the whole session."""
+    from tests.object_store import ObjectStoreServer
+
+    with ObjectStoreServer() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_media(object_store_server, settings):
+    """This process stores media in the object store for the test (the storage cache follows the setting)."""
+    settings.STORAGES = object_store_server.storages_setting()
+    settings.MEDIA_STORAGE = "s3"
+    settings.MEDIA_S3_PUBLIC_ENDPOINT_URL = None
+    yield object_store_server
