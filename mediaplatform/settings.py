@@ -468,6 +468,16 @@ DETECTOR_BATCH_SIZE = env.int("DETECTOR_BATCH_SIZE", 0)  # 0: chosen by device
 # "torch", "onnx" or "openvino" fix it. Exports are cached once per weights, input shape and precision.
 DETECTOR_BACKEND = env.str("DETECTOR_BACKEND", "auto")
 DETECTOR_PRECISION = env.str("DETECTOR_PRECISION", "")  # openvino: f32, bf16 or int8; "" bf16 where the CPU has it
+# OpenVINO int8 is calibrated on frames of the library's completed videos ("library"), or on rendered frames
+# ("synthetic", also used while the library is smaller than OPENVINO_CALIBRATION_MIN_VIDEOS or its frames cannot
+# be read). It is calibrated again each time the library has grown by OPENVINO_CALIBRATION_GROWTH. An int8
+# network whose detections agree with f32 below OPENVINO_INT8_MIN_AGREEMENT on held-out frames is refused.
+OPENVINO_CALIBRATION_SOURCE = env.str("OPENVINO_CALIBRATION_SOURCE", "library")
+OPENVINO_CALIBRATION_FRAMES = env.int("OPENVINO_CALIBRATION_FRAMES", 24)  # plus one in three more, held out
+OPENVINO_CALIBRATION_VIDEOS = env.int("OPENVINO_CALIBRATION_VIDEOS", 8)
+OPENVINO_CALIBRATION_MIN_VIDEOS = env.int("OPENVINO_CALIBRATION_MIN_VIDEOS", 2)
+OPENVINO_CALIBRATION_GROWTH = env.float("OPENVINO_CALIBRATION_GROWTH", 2.0)
+OPENVINO_INT8_MIN_AGREEMENT = env.float("OPENVINO_INT8_MIN_AGREEMENT", 0.9)
 # Jobs one host runs at once (the inference workers' concurrency): each job's model takes its share of the cores.
 DETECTOR_CONCURRENT_JOBS = env.int("DETECTOR_CONCURRENT_JOBS", 1)
 DETECTOR_ONNX_CACHE_DIR = env.str("DETECTOR_ONNX_CACHE_DIR", str(BASE_DIR / "var" / "onnx-cache"))

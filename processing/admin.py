@@ -325,19 +325,79 @@ class ModelInstallAdmin(admin.ModelAdmin):
 class InferenceBackendChoiceAdmin(admin.ModelAdmin):
     """What each worker host measured for each model and shape; deleting a row makes that host measure again."""
 
-    list_display = ["model_name", "input_width", "input_height", "host", "backend", "precision", "model_only_fps"]
+    list_display = [
+        "model_name",
+        "input_width",
+        "input_height",
+        "host",
+        "backend",
+        "precision",
+        "model_only_fps",
+        "int8_calibrated_on",
+    ]
     list_filter = ["backend", "precision", "host"]
     search_fields = ["model_name", "weights_sha256", "host"]
-    exclude = ["trials"]  # shown as the table below
-    readonly_fields = [field.name for field in InferenceBackendChoice._meta.fields if field.name != "trials"] + [
-        "candidates_measured"
-    ]
+    exclude = ["trials", "int8_calibration"]  # shown as the tables below
+    readonly_fields = [
+        field.name for field in InferenceBackendChoice._meta.fields if field.name not in ("trials", "int8_calibration")
+    ] + ["candidates_measured", "int8_calibration_details"]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False  # measured, not edited: delete the row to measure again
+
+    @admin.display(description="int8 calibrated on")
+    def int8_calibrated_on(self, obj):
+        calibration = (obj.int8_calibration or {}).get("calibration") or {}
+        if not calibration:
+            return "-"
+        source = calibration.get("source", "")
+        if source == "library":
+            source = f"library ({len(calibration.get('videos', []))} videos)"
+        verdict = "" if obj.int8_calibration.get("accepted", True) else ", refused"
+        return f"{source}{verdict}"
+
+    @admin.display(description="int8 calibration")
+    def int8_calibration_details(self, obj):
+        report = obj.int8_calibration or {}
+        calibration = report.get("calibration") or {}
+        if not calibration:
+            return "int8 was not tried"
+
+        def figure(value):
+            return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+        rows = [
+            ("source", calibration.get("source", "")),
+            ("calibration set", calibration.get("key", "")),
+            ("calibration frames", figure(calibration.get("calibration_frames"))),
+            ("held-out frames", figure(calibration.get("held_out_frames"))),
+        ]
+        if calibration.get("source") == "library":
+            rows += [
+                ("videos", ", ".join(calibration.get("videos", []))),
+                ("frames per video", ", ".join(str(count) for count in calibration.get("frames_per_video", []))),
+                ("library size when chosen", figure(calibration.get("library_videos"))),
+            ]
+        if calibration.get("fallback_reason"):
+            rows.append(("why not the library", calibration["fallback_reason"]))
+        rows += [
+            ("agreement with f32", figure(report.get("agreement"))),
+            ("judged on", report.get("judged_on", "")),
+            (
+                "box F1 / recall / precision",
+                " / ".join(figure(report.get(name)) for name in ("box_f1", "box_recall", "box_precision")),
+            ),
+            ("score correlation", figure(report.get("score_correlation"))),
+            ("threshold", figure(report.get("min_agreement"))),
+            ("verdict", "accepted" if report.get("accepted") else f"refused: {report.get('reason', '')}"),
+        ]
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
 
     @admin.display(description="Candidates measured")
     def candidates_measured(self, obj):

@@ -226,6 +226,7 @@ class Detector:
         self.backend, self.precision = (fixed.backend, fixed.precision) if fixed else ("auto", "")
         self._plans: dict[tuple[int, int], BackendPlan] = {}
         self._openvino_runners: dict[tuple[str, int, int], object] = {}
+        self._int8_calibration: dict[tuple[int, int], dict] = {}  # per input shape: what int8 was calibrated on
         self._onnx_sessions: dict[tuple[int, int], _OnnxSession] = {}
         self._tracking_geometry: InputGeometry | None = None
         logger.info("detector %s loaded on %s (%s backend)", config.model_name, self.device, self.backend)
@@ -241,6 +242,7 @@ class Detector:
         self.backend, self.precision = ONNX, "f32"
         self._plans: dict[tuple[int, int], BackendPlan] = {}
         self._openvino_runners: dict[tuple[str, int, int], object] = {}
+        self._int8_calibration: dict[tuple[int, int], dict] = {}  # per input shape: what int8 was calibrated on
         self._onnx_file = str(config.weights)
         shape = metadata["input_shape"]
         # A static export takes exactly its own batch and image shape: frames are padded up to it.
@@ -287,9 +289,42 @@ class Detector:
             return BackendPlan(TORCH, "f16" if self.half else "f32")
         key = (geometry.input_height, geometry.input_width)
         if key not in self._plans:
-            self._plans[key] = self._fixed_plan() or self._choose(geometry)
+            plan = self._fixed_plan() or self._choose(geometry)
+            if plan == BackendPlan(OPENVINO, "int8"):
+                plan = self._int8_or_fallback(plan, geometry)
+            self._plans[key] = plan
         plan = self._plans[key]
         self.backend, self.precision = plan.backend, plan.precision
+        return plan
+
+    def _int8_or_fallback(self, plan: BackendPlan, geometry: InputGeometry) -> BackendPlan:
+        """int8 when its accuracy guard accepts the quantisation for this shape, else OpenVINO's default precision
+        (bf16 or f32); a measured choice's record gets the calibration used now (it may be a newer one)."""
+        from processing.backends import openvino_backend
+
+        try:
+            self._openvino_runner(plan.precision, geometry)
+        except openvino_backend.Int8Refused as exc:
+            plan = BackendPlan(OPENVINO, openvino_backend.default_precision())
+            logger.warning(
+                "detector %s at %dx%d: int8 refused (%s); running %s/%s instead",
+                self.name,
+                geometry.input_width,
+                geometry.input_height,
+                exc.reason,
+                plan.backend,
+                plan.precision,
+            )
+        if self.config.backend == "auto" and self.config.weights:
+            from processing.services.backend_choice import backend_choice_calibration_record, this_host
+
+            backend_choice_calibration_record(
+                weights_sha256=self.weights_sha256,
+                input_height=geometry.input_height,
+                input_width=geometry.input_width,
+                host=this_host(),
+                int8_calibration=self._int8_calibration.get((geometry.input_height, geometry.input_width), {}),
+            )
         return plan
 
     @functools.cached_property
@@ -325,6 +360,7 @@ class Detector:
             precision=plan.precision,
             model_only_fps=best.model_only_fps if best else None,
             trials=[trial.as_dict() for trial in trials],
+            int8_calibration=self._int8_calibration.get((geometry.input_height, geometry.input_width), {}),
             **shape,
         )
         logger.info(
@@ -436,19 +472,27 @@ class Detector:
                 return exports[-1]
 
             identity = export_identity(self)
-            self._openvino_runners[key] = openvino_backend.build_runner(
-                onnx_path=onnx_path,
-                precision=precision,
-                threads=cpu_inference_threads(OPENVINO),
-                input_height=height,
-                input_width=width,
-                cache_dir=Path(settings.DETECTOR_ONNX_CACHE_DIR),
-                identity=identity,
-                quantize=openvino_backend.quantize_int8,
-            )
-            if not self.config.weights:
-                for path in exports:  # an untrained network's export is private to this process
-                    path.unlink(missing_ok=True)
+            try:
+                runner = openvino_backend.build_runner(
+                    onnx_path=onnx_path,
+                    precision=precision,
+                    threads=cpu_inference_threads(OPENVINO),
+                    input_height=height,
+                    input_width=width,
+                    cache_dir=Path(settings.DETECTOR_ONNX_CACHE_DIR),
+                    identity=identity,
+                    quantize=openvino_backend.quantize_int8,
+                )
+            except openvino_backend.Int8Refused as exc:
+                self._int8_calibration[(height, width)] = exc.report
+                raise
+            finally:
+                if not self.config.weights:
+                    for path in exports:  # an untrained network's export is private to this process
+                        path.unlink(missing_ok=True)
+            if runner.calibration:
+                self._int8_calibration[(height, width)] = runner.calibration
+            self._openvino_runners[key] = runner
         return self._openvino_runners[key]
 
     def _forward_torch(self, batch: np.ndarray):

@@ -426,6 +426,12 @@ class InferenceBackendChoice(models.Model):
     precision = models.CharField(max_length=10)
     model_only_fps = models.FloatField(null=True, blank=True)
     trials = models.JSONField(default=list, blank=True)
+    int8_calibration = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What OpenVINO int8 was calibrated on (library videos or synthetic frames) and how it agreed "
+        "with f32 on held-out frames; empty when int8 was not tried",
+    )
     measured_at = models.DateTimeField(auto_now=True)
 
     class Meta:

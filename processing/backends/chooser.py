@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from processing.backends.openvino_backend import Int8Refused
+
 logger = logging.getLogger(__name__)
 
 AGREEMENT = 0.98  # recall and precision against the f32 reference, each
@@ -124,6 +126,11 @@ def measure(
             for _ in range(TIMED_BATCHES):
                 forward(candidate, batch)
             trial.model_only_fps = TIMED_BATCHES * len(batch) / (time.perf_counter() - started)
+        except Int8Refused as exc:
+            # Its own accuracy guard turned the quantisation down: refused before any frame was timed.
+            logger.warning("backend %s refused: %s", candidate.label, exc.reason)
+            trial.reason = f"refused by the int8 guard: {exc.reason}"[:500]
+            continue
         except Exception as exc:
             logger.warning("backend %s refused: %s", candidate.label, exc, exc_info=True)
             trial.reason = f"failed: {exc}"[:500]

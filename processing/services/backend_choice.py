@@ -44,6 +44,7 @@ def backend_choice_record(
     precision: str,
     model_only_fps: float | None,
     trials: list[dict],
+    int8_calibration: dict | None = None,
 ) -> None:
     """Remember a measured choice; a later measurement of the same model, shape and host replaces it."""
     try:
@@ -58,11 +59,25 @@ def backend_choice_record(
                 "precision": precision,
                 "model_only_fps": model_only_fps,
                 "trials": trials,
+                "int8_calibration": int8_calibration or {},
             },
         )
     except DatabaseError as exc:
         # The choice still holds for this worker's life; only a restart measures again.
         logger.warning("the backend choice could not be stored: %s", exc)
+
+
+def backend_choice_calibration_record(
+    *, weights_sha256: str, input_height: int, input_width: int, host: str, int8_calibration: dict
+) -> None:
+    """Bring a remembered choice's int8 calibration record up to date (int8 was calibrated again, on a grown
+    library); nothing when the choice is not stored yet (its measurement writes it)."""
+    try:
+        InferenceBackendChoice.objects.filter(
+            weights_sha256=weights_sha256, input_height=input_height, input_width=input_width, host=host
+        ).update(int8_calibration=int8_calibration)
+    except DatabaseError as exc:
+        logger.warning("the int8 calibration record could not be stored: %s", exc)
 
 
 def job_inference_backend_record(*, job_id, backend: str, precision: str) -> None:
