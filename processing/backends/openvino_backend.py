@@ -227,7 +227,7 @@ class _Boxes:
     class_ids: np.ndarray
 
 
-def _detections(raw: np.ndarray) -> list[_Boxes]:
+def guard_detections(raw: np.ndarray) -> list[_Boxes]:
     """Raw YOLO outputs (batch, 4 + classes, anchors) through ultralytics' NMS at the guard's operating point."""
     import torch
     from ultralytics.utils.nms import non_max_suppression
@@ -266,7 +266,7 @@ def int8_guard(
     int8_runner = OpenVinoRunner(compile_model(quantized_model.clone(), precision=INT8, **shape), precision=INT8)
     batch = np.concatenate(frames)
     reference_raw, int8_raw = reference_runner.run(batch), int8_runner.run(batch)
-    reference_found, int8_found = _detections(reference_raw), _detections(int8_raw)
+    reference_found, int8_found = guard_detections(reference_raw), guard_detections(int8_raw)
     reference_boxes = sum(len(found.class_ids) for found in reference_found)
     int8_boxes = sum(len(found.class_ids) for found in int8_found)
     matches = sum(matched_boxes(ours, theirs) for ours, theirs in zip(reference_found, int8_found, strict=True))
@@ -322,17 +322,16 @@ def int8_export(
 ) -> tuple[Path, dict]:
     """The cached int8 IR for this calibration set (the settings' when None) and its report: what it was
     calibrated on and the guard's figures. A library whose videos cannot be read falls back to synthetic frames."""
-    from processing.backends.calibration import SYNTHETIC, CalibrationUnavailable, calibration_set
+    from processing.backends.calibration import SYNTHETIC, CalibrationSet, CalibrationUnavailable, calibration_set
 
     chosen = calibration or calibration_set(input_height=input_height, input_width=input_width)
     try:
         return _int8_export_for(chosen, onnx_path, cache_dir, identity, quantize, threads)
     except CalibrationUnavailable as exc:
         logger.warning("int8 calibration on the library failed (%s): synthetic frames instead", exc)
-        fallback = calibration_set(
-            input_height=input_height, input_width=input_width, source=SYNTHETIC, calibration_frames=None
+        fallback = CalibrationSet(
+            SYNTHETIC, input_height, input_width, chosen.frame_total, fallback_reason=str(exc)[:300]
         )
-        fallback.fallback_reason = str(exc)[:300]
         return _int8_export_for(fallback, onnx_path, cache_dir, identity, quantize, threads)
 
 

@@ -281,3 +281,60 @@ def test_the_chooser_records_what_int8_was_calibrated_on(tmp_path, monkeypatch):
     assert choice.int8_calibration["calibration"]["source"] == "library"
     assert not choice.int8_calibration["accepted"]
     assert chooser.fastest_accepted([chooser.Trial(**trial) for trial in choice.trials]) is not None
+
+
+# -- where it is shown --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_what_int8_was_calibrated_on(admin_client):
+    report = {
+        "agreement": 0.62,
+        "box_f1": 0.62,
+        "box_recall": 0.7,
+        "box_precision": 0.55,
+        "score_correlation": 0.8,
+        "held_out_frames": 8,
+        "judged_on": "boxes and scores",
+        "accepted": False,
+        "reason": "int8 agrees with f32 at 0.620 on 8 held-out frames, below OPENVINO_INT8_MIN_AGREEMENT 0.9",
+        "min_agreement": 0.9,
+        "calibration": {
+            "source": "library",
+            "key": "library-0123456789ab",
+            "frames": 32,
+            "calibration_frames": 24,
+            "held_out_frames": 8,
+            "videos": ["a-video", "another-video"],
+            "frames_per_video": [16, 16],
+            "library_videos": 3,
+            "tier": 2,
+        },
+    }
+    choice = InferenceBackendChoice.objects.create(
+        weights_sha256="f" * 64,
+        model_name="default-detector.pt",
+        input_height=192,
+        input_width=256,
+        host="worker-1",
+        backend="openvino",
+        precision="bf16",
+        int8_calibration=report,
+    )
+    InferenceBackendChoice.objects.create(
+        weights_sha256="e" * 64, model_name="other.pt", input_height=192, input_width=256, host="worker-1",
+        backend="torch", precision="f32",
+    )  # fmt: skip
+
+    listing = admin_client.get("/admin/processing/inferencebackendchoice/").content.decode()
+    detail = admin_client.get(f"/admin/processing/inferencebackendchoice/{choice.pk}/change/").content.decode()
+
+    assert "library (2 videos), refused" in listing
+    assert "int8 was not tried" not in detail
+    for shown in ("library-0123456789ab", "a-video, another-video", "16, 16", "0.620", "refused: int8 agrees"):
+        assert shown in detail
+    other = InferenceBackendChoice.objects.get(model_name="other.pt")
+    assert (
+        "int8 was not tried"
+        in admin_client.get(f"/admin/processing/inferencebackendchoice/{other.pk}/change/").content.decode()
+    )
