@@ -315,6 +315,11 @@ class Detector:
                 plan.backend,
                 plan.precision,
             )
+        except (MemoryError, DetectorUnavailable):
+            raise
+        except Exception as exc:
+            # As when the network fails on a batch: built here, before the first batch, to know its precision.
+            raise DetectorError(f"The int8 network could not be built: {exc}") from exc
         if self.config.backend == "auto" and self.config.weights:
             from processing.services.backend_choice import backend_choice_calibration_record, this_host
 
