@@ -87,7 +87,7 @@ def video_derived_files_remove(*, names: list[str], video_id, actor: AbstractBas
     could not be removed.
     """
     left: list[str] = []
-    unreachable = ""
+    unreachable = False
     for name in names:
         size = None
         if not unreachable:
@@ -102,11 +102,10 @@ def video_derived_files_remove(*, names: list[str], video_id, actor: AbstractBas
                 operation=StorageOperationType.DELETE, path=name, video_id=video_id, size_bytes=size, actor=actor
             ):
                 if unreachable:  # asking again would only wait out the same timeout
-                    raise MediaStoreUnavailable(f"not tried: the store did not answer ({unreachable})")
+                    raise MediaStoreUnavailable("not tried: the store did not answer the first removal")
                 media_store.delete(name)
         except (MediaStoreError, OSError) as exc:
             logger.warning("could not remove %s (retention's orphan sweep will): %s", name, exc)
             left.append(name)
-            if isinstance(exc, MediaStoreUnavailable) and not unreachable:
-                unreachable = str(exc)
+            unreachable = unreachable or isinstance(exc, MediaStoreUnavailable)
     return left
