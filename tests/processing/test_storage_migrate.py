@@ -290,6 +290,18 @@ def test_delete_source_removes_only_verified_objects(store, settings, capsys):
     assert migrate("s3").succeeded
 
 
+def test_an_object_missing_at_the_source_fails_the_run_and_the_rest_is_copied(store, capsys):
+    library = make_library(videos=1)
+    lost = VideoFactory(workflow_state="completed")
+    Video.objects.filter(pk=lost.pk).update(file="videos/lo/lost.mp4")
+
+    with pytest.raises(CommandError, match="1 object"):
+        call_command("storage_migrate", "--to", "s3")
+
+    assert "videos/lo/lost.mp4: MediaObjectMissing: missing at the source" in capsys.readouterr().out
+    assert target_contents("s3", library) == library
+
+
 def test_refusals(store, settings):
     with pytest.raises(CommandError, match="already stored on local"):
         call_command("storage_migrate", "--to", "local")
