@@ -84,9 +84,7 @@ class CleanupReport:
     def check_store(self) -> None:
         """Raise at once, without asking the store, once it failed to answer in this run."""
         if self.store_unreachable:
-            raise MediaStoreUnavailable(
-                f"not tried: the store did not answer earlier in this run ({self.store_unreachable})"
-            )
+            raise MediaStoreUnavailable("not tried: the store did not answer earlier in this run")
 
 
 def _days_ago(days: float):

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audit.models import StorageOperation
@@ -114,7 +114,7 @@ def unreachable(settings) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_unreachable_store_is_recorded_and_the_run_goes_on(estate, settings):
+def test_an_unreachable_store_is_recorded_and_the_run_goes_on(estate, settings, capsys):
     reachable = settings.STORAGES
     expired = estate["expired"]
     event = OutboxEvent.objects.create(
@@ -136,6 +136,10 @@ def test_an_unreachable_store_is_recorded_and_the_run_goes_on(estate, settings):
     )
     assert all("MediaStoreUnavailable" in message for message in failed.values_list("error_message", flat=True))
     assert "storage failures: 6" in report.lines()
+    # The command prints the same summary, then exits non-zero: here the sweeps of both folders could not run.
+    with pytest.raises(CommandError, match=r"^2 storage operation\(s\) failed"):
+        call_command("cleanup")
+    assert "storage failures: 2" in capsys.readouterr().out
 
     # Once the store answers again, the next run's sweep removes what the rows no longer name.
     settings.STORAGES = reachable
