@@ -10,6 +10,10 @@ import base64
 import functools
 import hashlib
 import http.server
+import json
+import os
+import subprocess
+import sys
 import threading
 import tracemalloc
 from pathlib import Path
@@ -366,3 +370,41 @@ def test_readiness_on_the_filesystem_reports_the_media_folder(settings, tmp_path
     (tmp_path / "media").mkdir()
     component = _readiness_media_store(Client())
     assert component["status"] == "healthy" and str(tmp_path / "media") in component["detail"]
+
+
+# ----------------------------------------------------------------------------------------------- CSP
+
+
+def _policy_sources(**variables: str) -> dict:
+    """The Content-Security-Policy's img-src and media-src as a fresh process reads the settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "MEDIA_S3_"))}
+    env.update(DJANGO_SETTINGS_MODULE="mediaplatform.settings", **variables)
+    script = (
+        "import json; from django.conf import settings; d = settings.CONTENT_SECURITY_POLICY['DIRECTIVES'];"
+        "print(json.dumps({'img': d['img-src'], 'media': d['media-src']}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_policy_lets_pages_load_media_from_the_store_origin(store):
+    # The origin presigned URLs point at is exactly the one the policy allows.
+    presigned = media_store.presigned_url("videos/ab/x.mp4")
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(presigned))
+    on_s3 = _policy_sources(**store.environment())
+    assert on_s3 == {"img": ["'self'", "data:", origin], "media": ["'self'", origin]}
+
+    public = _policy_sources(**store.environment(), MEDIA_S3_PUBLIC_ENDPOINT_URL="https://media.example.org/s3")
+    assert public["media"] == ["'self'", "https://media.example.org"]
+    virtual = _policy_sources(
+        **{**store.environment(), "MEDIA_S3_ENDPOINT_URL": "https://store.example.org"},
+        MEDIA_S3_ADDRESSING_STYLE="virtual",
+    )
+    assert virtual["media"] == ["'self'", f"https://{store.bucket}.store.example.org"]
+    named = _policy_sources(**store.environment(), MEDIA_S3_BROWSER_ORIGINS="https://cdn.example.org")
+    assert named["img"] == ["'self'", "data:", "https://cdn.example.org"]
+
+
+def test_the_policy_on_the_filesystem_names_no_other_origin():
+    assert _policy_sources(MEDIA_STORAGE="local") == {"img": ["'self'", "data:"], "media": ["'self'"]}
