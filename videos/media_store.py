@@ -26,9 +26,12 @@ import logging
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -38,6 +41,8 @@ from django.core.files.storage import FileSystemStorage, Storage, default_storag
 logger = logging.getLogger(__name__)
 
 COPY_CHUNK_BYTES = 8 * 1024 * 1024
+# S3 refuses presigned URLs valid for longer than a week.
+S3_LONGEST_EXPIRY = 7 * 24 * 3600
 SCRATCH_PREFIX = "job"
 
 
@@ -289,12 +294,19 @@ def _apply_file_mode(path: Path) -> None:
 
 
 def presigned_url(
-    name: str, *, download_name: str = "", content_type: str = "", expires_seconds: int | None = None
+    name: str,
+    *,
+    download_name: str = "",
+    content_type: str = "",
+    expires_seconds: int | None = None,
+    stable: bool = True,
 ) -> str | None:
     """A short-lived URL the browser can fetch (ranges included) from the object store; None on the filesystem.
 
     Signing is local arithmetic: no request reaches the store. The URL's host is MEDIA_S3_PUBLIC_ENDPOINT_URL
-    when set, so a store on an internal network can be reached by its public name.
+    when set, so a store on an internal network can be reached by its public name. A `stable` URL is the same
+    for a whole MEDIA_SIGNED_URL_WINDOW_SECONDS window (a page's player and poster stay cached); a redirect's
+    target, used once, is not (`stable=False`) and lives exactly `expires_seconds`.
     """
     if not uses_object_store():
         return None
@@ -305,7 +317,48 @@ def presigned_url(
         parameters["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
     if content_type:
         parameters["ResponseContentType"] = content_type
-    return storage.url(name, parameters=parameters or None, expire=expires_seconds or settings.MEDIA_SIGNED_URL_SECONDS)
+    lifetime = expires_seconds or settings.MEDIA_SIGNED_URL_SECONDS
+    window = settings.MEDIA_SIGNED_URL_WINDOW_SECONDS
+    if window <= 0 or not stable:
+        return storage.url(name, parameters=parameters or None, expire=lifetime)
+    # Signed as at the start of the current window and valid for one window more than asked: the URL is the same
+    # for every request in the window (so browsers and proxies cache what it names) and never lives less than
+    # `lifetime` from now.
+    now = time.time()
+    signed_at = now - now % window
+    with _signing_time(datetime.fromtimestamp(signed_at, tz=UTC)):
+        return storage.url(name, parameters=parameters or None, expire=min(lifetime + window, S3_LONGEST_EXPIRY))
+
+
+_pinned_signing_time: ContextVar[datetime | None] = ContextVar("pinned_signing_time", default=None)
+
+
+@contextlib.contextmanager
+def _signing_time(moment: datetime) -> Iterator[None]:
+    """Sign the presigned URLs made in this block as at `moment` (botocore reads its clock while signing)."""
+    _install_signing_clock()
+    token = _pinned_signing_time.set(moment)
+    try:
+        yield
+    finally:
+        _pinned_signing_time.reset(token)
+
+
+def _install_signing_clock() -> None:
+    import botocore.auth
+
+    if getattr(botocore.auth.get_current_datetime, "pinnable", False):
+        return
+    unpinned = botocore.auth.get_current_datetime
+
+    def current_datetime(remove_tzinfo: bool = True) -> datetime:
+        pinned = _pinned_signing_time.get()
+        if pinned is None:
+            return unpinned(remove_tzinfo)
+        return pinned.replace(tzinfo=None) if remove_tzinfo else pinned
+
+    current_datetime.pinnable = True
+    botocore.auth.get_current_datetime = current_datetime
 
 
 @cache

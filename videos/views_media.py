@@ -173,6 +173,7 @@ def _redirect_to_store(*, name: str, content_type: str, download_name: str = "")
         download_name=download_name,
         content_type=content_type,
         expires_seconds=settings.MEDIA_REDIRECT_URL_SECONDS,
+        stable=False,
     )
     response = HttpResponseRedirect(url)
     # The target expires: a cached redirect would outlive it.
