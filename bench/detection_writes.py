@@ -1,6 +1,6 @@
 """Detections stored per second by the pipeline's writer against a raw COPY of the same rows.
 
-    python bench/storage.py [--frames 2000] [--per-frame 50] [--batch-frames 8] [--smoke]
+    python bench/detection_writes.py [--frames 2000] [--per-frame 50] [--batch-frames 8] [--smoke]
 
 Our side is `detections_store` as the pipeline calls it: one call per batch of frames, from the
 detector's numpy arrays, each batch in its own transaction. The floor is one raw psycopg COPY of
