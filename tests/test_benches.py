@@ -28,6 +28,7 @@ LAST_LINE_KEYS = {
     "models.py": ["models", "fps"],
     "pipeline.py": ["pipeline_fps", "baseline_fps", "ratio", "backend"],
     "playback.py": ["ratio", "busy_threads"],
+    "storage.py": ["processing_ratio", "upload_ratio"],
 }
 
 
