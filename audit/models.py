@@ -34,6 +34,7 @@ class StorageOperationType(models.TextChoices):
     DOWNLOAD = "download", "Download"
     DELETE = "delete", "Delete"
     ACCESS = "access", "Access"
+    COPY = "copy", "Copy between backends"
 
 
 class StorageOperation(models.Model):

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaplatform.settings")
 
@@ -37,3 +37,11 @@ def unbind_request_id(task_id=None, **kwargs):
     token = _bound_contexts.pop(task_id, None)
     if token is not None:
         context_reset(token)
+
+
+@worker_ready.connect
+def sweep_scratch_on_start(**kwargs):
+    """A worker killed mid-job left its scratch copies behind; the next one to start on the host removes them."""
+    from processing.services.scratch import worker_leftovers_sweep
+
+    worker_leftovers_sweep()

@@ -284,6 +284,10 @@ VIDEO_IN_FLIGHT_RETRY_AFTER_SECONDS = env.int("VIDEO_IN_FLIGHT_RETRY_AFTER_SECON
 UPLOAD_MAX_OPEN_SESSIONS_PER_USER = env.int("UPLOAD_MAX_OPEN_SESSIONS_PER_USER", 10)
 UPLOAD_MAX_OPEN_BYTES_PER_USER = env.int("UPLOAD_MAX_OPEN_BYTES_PER_USER", 4 * VIDEO_MAX_UPLOAD_BYTES)
 UPLOAD_SESSIONS_RETRY_AFTER_SECONDS = env.int("UPLOAD_SESSIONS_RETRY_AFTER_SECONDS", 60)
+# Resumable upload sessions (videos.services.chunked_upload) collect their bytes on this host's disk, never in
+# media: when the last byte is in, the file goes into the media store once (a rename on the same filesystem,
+# a streamed multipart upload to the object store) and the session folder is removed.
+UPLOAD_STAGING_DIR = Path(env.str("UPLOAD_STAGING_DIR", str(BASE_DIR / "var" / "upload-staging")))
 # Reference annotations are read into memory to be parsed; MOT lines are ~40 bytes, so 32 MiB is ~800,000 boxes.
 REFERENCE_IMPORT_MAX_BYTES = env.int("REFERENCE_IMPORT_MAX_BYTES", 32 * 1024**2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024**2

@@ -17,6 +17,7 @@ os.environ.setdefault("SIGN_IN_MAX_FAILURES", "1000")
 os.environ.setdefault("SIGN_IN_MAX_FAILURES_PER_ADDRESS", "100000")
 os.environ.setdefault("CHANNELS_PREFIX", "mediaplatform-test")
 os.environ.setdefault("MEDIA_ROOT", str(_BASE / "var" / "test-media"))
+os.environ.setdefault("UPLOAD_STAGING_DIR", str(_BASE / "var" / "test-upload-staging"))
 # An untrained network scores every class near 1e-5: a tiny threshold makes the
 # real inference path produce rows to store, capped so tests stay small.
 os.environ.setdefault("DETECTOR_CONFIDENCE", "0.000001")

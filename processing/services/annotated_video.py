@@ -1,24 +1,23 @@
 """Annotated video export: a run's boxes burned into its video as an MP4, rendered once per run and options.
 
 A request either finds the render of the same run and options (queued, rendering or ready: nothing is drawn
-again) or records a new one and queues it on the default queue after commit. The worker draws the file next to
-the video's original, reporting progress as `annotated_video` events on the video's socket, each written in the
-transaction that moves the render's row (the video's row lock first, through processing.services.locking). A
-render's file goes when its row goes: with its run, or with its video when retention purges it.
+again) or records a new one and queues it on the default queue after commit. The worker draws the file from a
+local copy of the original into a scratch folder and puts it in the store next to the original (the filesystem
+or the object store: videos.media_store), reporting progress as `annotated_video` events on the video's socket,
+each written in the transaction that moves the render's row (the video's row lock first, through
+processing.services.locking). A render's file goes when its row goes: with its run, or with its video when
+retention purges it.
 """
 
 import hashlib
 import json
 import logging
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
 from django.db.models.signals import post_delete
@@ -40,6 +39,7 @@ from processing.models import (
     annotated_video_path,
 )
 from processing.services.locking import LockedVideo, job_lock
+from videos import media_store
 from videos.models import Video
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def _needs_rendering(render: AnnotatedVideo) -> bool:
     if render.status == RenderStatus.FAILED:
         return True
     if render.status == RenderStatus.READY:
-        return not (render.file and default_storage.exists(render.file.name))
+        return not (render.file and media_store.exists(render.file.name))
     return _stalled(render)
 
 
@@ -244,10 +244,6 @@ def annotated_video_render(*, render_id) -> AnnotatedVideo | None:
         _event(video=locked.video, render=render)
         video = locked.video
     name = annotated_video_path(render, "")
-    final = Path(default_storage.path(name))
-    # Named per attempt: a worker taking over a stalled drawing never writes into the other one's file.
-    partial = final.with_name(f"{final.name}.{uuid.uuid4().hex[:8]}.part")
-    final.parent.mkdir(parents=True, exist_ok=True)
     reported = [0]
 
     def progress(frames_done: int, frames_total: int | None) -> None:
@@ -259,23 +255,31 @@ def annotated_video_render(*, render_id) -> AnnotatedVideo | None:
         _save_and_tell(render_id, progress_percentage=Decimal(percentage), frames_done=frames_done, frames_total=total)
 
     try:
-        result = render_annotated_video(
-            source_path=video.file.path,
-            output_path=partial,
-            boxes=_boxes(render),
-            trails=render.options.get("trails", False),
-            on_progress=progress,
-        )
-        size = partial.stat().st_size
-        with storage_operation(operation=StorageOperationType.UPLOAD, path=name, video_id=video.pk, size_bytes=size):
-            os.replace(partial, final)
+        # A scratch folder per attempt: a worker taking over a stalled drawing never writes into the other's file.
+        with media_store.local_copy(video.file.name) as source, media_store.scratch_folder() as scratch:
+            partial = scratch / Path(name).name
+            result = render_annotated_video(
+                source_path=source,
+                output_path=partial,
+                boxes=_boxes(render),
+                trails=render.options.get("trails", False),
+                on_progress=progress,
+            )
+            size = partial.stat().st_size
+            with storage_operation(
+                operation=StorageOperationType.UPLOAD, path=name, video_id=video.pk, size_bytes=size
+            ):
+                media_store.store_file(source=partial, name=name, content_type="video/mp4")
     except RenderAbandoned:
-        partial.unlink(missing_ok=True)
         return None
     except Exception as exc:  # recorded on the render for the person who asked; the worker stays up
-        partial.unlink(missing_ok=True)
         logger.exception("annotated video %s failed", render_id)
-        message = str(exc) if isinstance(exc, RenderError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, RenderError):
+            message = str(exc)
+        elif isinstance(exc, media_store.MediaObjectMissing):
+            message = "The original file is missing from storage."
+        else:
+            message = f"{type(exc).__name__}: {exc}"
         try:
             return _save_and_tell(
                 render_id, status=RenderStatus.FAILED, error=message[:2000], finished_at=timezone.now()
@@ -301,7 +305,10 @@ def annotated_video_render(*, render_id) -> AnnotatedVideo | None:
 
 
 def annotated_video_open(*, render: AnnotatedVideo, actor: AbstractBaseUser | None):
-    """The ready render's file, opened for reading; the access is logged. Raises OSError when it is missing."""
+    """The ready render's file, opened for reading (streamed from the object store); the access is logged.
+
+    Raises OSError (media_store.MediaObjectMissing) when it is missing, media_store.MediaStoreUnavailable when
+    the store cannot be reached."""
     with storage_operation(
         operation=StorageOperationType.ACCESS,
         path=render.file.name,
@@ -309,7 +316,32 @@ def annotated_video_open(*, render: AnnotatedVideo, actor: AbstractBaseUser | No
         size_bytes=render.size_bytes,
         actor=actor,
     ):
-        return default_storage.open(render.file.name, "rb")
+        return media_store.open_for_reading(render.file.name)
+
+
+def annotated_video_download_url(*, render: AnnotatedVideo, actor: AbstractBaseUser | None) -> str | None:
+    """A short-lived URL of the object store that the browser downloads the ready render from (named as a
+    download), the access logged; None on the filesystem, where the file is served through the application.
+
+    The caller has checked that `actor` may have it. Signing asks nothing of the store: a file gone from it
+    shows as the store's 404 at the URL."""
+    if not media_store.uses_object_store():
+        return None
+    with storage_operation(
+        operation=StorageOperationType.ACCESS,
+        path=render.file.name,
+        video_id=render.job.video_id,
+        size_bytes=render.size_bytes,
+        actor=actor,
+    ):
+        return media_store.presigned_url(
+            render.file.name, download_name=annotated_video_download_name(render), content_type="video/mp4"
+        )
+
+
+def annotated_video_download_name(render: AnnotatedVideo) -> str:
+    """What the downloaded file is called (the HTTP view names it the same on both backends)."""
+    return f"run-{render.job_id}-annotated.mp4"
 
 
 def annotated_video_bytes(*, video_id) -> int:
@@ -319,21 +351,23 @@ def annotated_video_bytes(*, video_id) -> int:
 
 
 def annotated_video_file_names() -> set[str]:
-    """Every rendered file's name under MEDIA_ROOT, so retention's orphan sweep leaves them alone."""
+    """Every rendered file's storage name, so retention's orphan sweep leaves them alone."""
     return set(AnnotatedVideo.objects.exclude(file="").values_list("file", flat=True))
 
 
 def _remove_file(name: str, *, video_id) -> None:
-    path = Path(default_storage.path(name))
-    if not path.exists():
-        return  # removed already (retention removes a purged video's files itself)
     try:
-        with storage_operation(
-            operation=StorageOperationType.DELETE, path=name, video_id=video_id, size_bytes=path.stat().st_size
-        ):
-            path.unlink(missing_ok=True)
-    except OSError:
-        logger.exception("could not remove %s", path)
+        size = media_store.size(name)
+    except media_store.MediaObjectMissing:
+        return  # removed already (retention removes a purged video's files itself)
+    except media_store.MediaStoreError:
+        logger.exception("could not remove %s", name)  # retention's orphan sweep finds it later
+        return
+    try:
+        with storage_operation(operation=StorageOperationType.DELETE, path=name, video_id=video_id, size_bytes=size):
+            media_store.delete(name)
+    except (OSError, media_store.MediaStoreError):
+        logger.exception("could not remove %s", name)
 
 
 def _file_follows_its_row(sender, instance: AnnotatedVideo, **kwargs) -> None:

@@ -8,6 +8,10 @@
 | resource exhaustion | delayed, half batch | 5       | failed                   |
 | database lock/loss  | linear backoff      | 10      | failed                   |
 
+The media store counts as a resource: unreachable, or the worker's scratch disk too full for a copy, the run
+waits (same batch) and resumes once it is back. An original missing from the store is a file the user must
+upload again: no retry.
+
 Every failure writes an error-log row; the last one fails the video. When the database
 itself is unreachable the row cannot be written: the task retries with the linear
 backoff and the next attempt writes the row before it resumes (`failure_unrecorded`).
@@ -42,6 +46,7 @@ from processing.probe import VideoProbeError
 from processing.services.jobs import job_finish_cancelled
 from processing.services.locking import job_lock
 from processing.services.stages import stage_finish
+from videos.media_store import MediaObjectMissing, MediaStoreUnavailable, ScratchSpaceExhausted
 from videos.models import LIVE_STATES
 from videos.services.transitions import video_transition
 
@@ -95,6 +100,8 @@ class Failure:
     message: str
 
 
+# Resource errors a smaller batch cannot help with: the retry only waits for the store or the scratch disk.
+_BATCH_IRRELEVANT_CODES = {"media_store_unavailable", "scratch_full"}
 # A write that found no room: the disk is full (ENOSPC), a quota or a file-size limit was hit.
 _NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -118,7 +125,27 @@ def _resource_exhaustion(exc: BaseException) -> Failure | None:
     return None
 
 
+def _media_store_failure(exc: BaseException) -> Failure | None:
+    """Where the media lives failing the run: the store away or the scratch disk full come back (a resource
+    error, retried later, nothing lost); an original gone from the store does not (failed, the user told)."""
+    for cause in _causes(exc):
+        if isinstance(cause, ScratchSpaceExhausted):
+            return Failure(ErrorType.RESOURCE_EXHAUSTION, "scratch_full", f"The worker's scratch disk is full: {cause}")
+        if isinstance(cause, MediaStoreUnavailable):
+            return Failure(
+                ErrorType.RESOURCE_EXHAUSTION, "media_store_unavailable", f"The media store is unreachable: {cause}"
+            )
+    if isinstance(exc, MediaObjectMissing):
+        return Failure(
+            ErrorType.FILE_CORRUPTION, "original_missing", f"The original file is missing from storage: {exc}"
+        )
+    return None
+
+
 def classify_failure(exc: BaseException) -> Failure:
+    stored = _media_store_failure(exc)
+    if stored is not None:
+        return stored
     if isinstance(exc, VideoProbeError):
         error_type = ErrorType.VALIDATION if exc.code in _VALIDATION_CODES else ErrorType.FILE_CORRUPTION
         return Failure(error_type, exc.code, exc.message)
@@ -232,7 +259,7 @@ def _job_handle_failure(
         job.status = JobStatus.RETRYING
         job.retry_count += 1
         job.next_retry_at = timezone.now() + timezone.timedelta(seconds=delay)
-        if failure.error_type == ErrorType.RESOURCE_EXHAUSTION:
+        if failure.error_type == ErrorType.RESOURCE_EXHAUSTION and failure.code not in _BATCH_IRRELEVANT_CODES:
             job.batch_size = max(1, (job.batch_size or settings.DETECTOR_BATCH_SIZE or 4) // 2)
         job.save()
         event_emit(

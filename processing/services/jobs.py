@@ -206,7 +206,7 @@ def job_create(
     """Create a run of a detector over the video; it is queued once the transaction commits."""
     options = options or JobOptions(frame_step=settings.DEFAULT_FRAME_STEP)
     model = _detector_model(options.model_name)
-    detector = detector_config_for(model)
+    detector = detector_config_for(model, fetch_weights=False)
     confidence = options.confidence if options.confidence is not None else detector.confidence
     job = ProcessingJob.objects.create(
         video=video,

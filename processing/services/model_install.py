@@ -1,9 +1,10 @@
 """Installing detection weights by catalog name, URL or server path: download, prove, register.
 
 A request makes a `ModelInstall` row; the download (a Celery task, or the management command in the
-foreground) streams into a partial file under MEDIA_ROOT, resumes it with a Range request after a cut, loads
-the finished file through the restricted loader (processing.weights_loading, via the registry's inspection),
-and registers it under its SHA-256. A download that fails keeps its partial file, so the next install of the
+foreground) streams into a partial file on the worker's own disk (`downloads_dir`), resumes it with a Range
+request after a cut, loads the finished file through the restricted loader (processing.weights_loading, via the
+registry's inspection), and registers it under its SHA-256: the file is stored through the model's FileField,
+on the filesystem or in the object store. A download that fails keeps its partial file, so the next install of the
 same source resumes where this one stopped; nothing is registered until the whole file has loaded.
 """
 
@@ -36,6 +37,7 @@ from processing.catalog import catalog_entry
 from processing.detector import file_sha256
 from processing.models import DetectorModel, InstallStatus, ModelInstall
 from processing.services.registry import InvalidWeights, _model_save, weights_inspect
+from videos import media_store
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +66,17 @@ class DownloadFailed(Exception):
     """The file could not be fetched whole; the message says why, for the person who asked."""
 
 
+DOWNLOADS_FOLDER = "model-downloads"
+
+
 def downloads_dir() -> Path:
-    return Path(settings.MEDIA_ROOT) / "model-downloads"
+    """Where downloads in progress are kept between attempts: beside the media on the filesystem backend, in the
+    worker's scratch folder with the object store (partial files are never media; the finished file is stored
+    through the model's FileField)."""
+    folder = media_store.filesystem_path(DOWNLOADS_FOLDER)
+    if folder is None:
+        folder = Path(settings.MEDIA_SCRATCH_DIR) / DOWNLOADS_FOLDER
+    return folder
 
 
 def _source_resolve(source: str) -> tuple[str, str, str]:

@@ -6,6 +6,7 @@ redelivered task continues exactly where the last commit left it: no frame
 is stored twice and none is skipped.
 """
 
+import contextlib
 import dataclasses
 import logging
 import socket
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -47,6 +49,7 @@ from processing.services.playback import (
 from processing.services.registry import detector_config_for
 from processing.services.reuse import detections_copy, reusable_job_find
 from processing.services.stages import stage_finish, stage_progress, stage_start
+from videos import media_store
 from videos.models import Video, WorkflowState
 from videos.services.transitions import video_transition
 
@@ -87,6 +90,9 @@ class JobRunner:
         self.sampling: FrameSampling | None = None
         self.monitor: ResourceMonitor | None = None
         self.video_path = ""
+        # The source on this host for the whole run (probe, playback files, the decode thread): the stored file
+        # on the filesystem, one scratch copy from the object store, removed however the run ends.
+        self.held = contextlib.ExitStack()
         # A further run on a completed video has its own lifecycle; the video's state stays put.
         self.drives_video_state = True
         # The job's retry count when this attempt took it: a retry while this attempt was
@@ -96,6 +102,10 @@ class JobRunner:
     # -- steps ---------------------------------------------------------------
 
     def run(self) -> FailureOutcome | None:
+        with self.held:
+            return self._run()
+
+    def _run(self) -> FailureOutcome | None:
         try:
             self._start()
             if self._reuse_identical_run():
@@ -211,10 +221,16 @@ class JobRunner:
         self._complete_locked(locked=locked, reused_from=source)
         return copied
 
+    def _source(self) -> Path:
+        """The video's file on this host, fetched on first need and held until the run ends."""
+        if not self.video_path:
+            name = Video.objects.only("file").get(pk=self.video_id).file.name
+            self.video_path = str(self.held.enter_context(media_store.local_copy(name)))
+        return Path(self.video_path)
+
     def _validate(self) -> ProbeResult:
         self.stage = Stage.VALIDATION
-        self.video_path = Video.objects.only("file").get(pk=self.video_id).file.path
-        probe = probe_video(self.video_path)
+        probe = probe_video(str(self._source()))
         self._record_probe(probe)
         return probe
 
@@ -242,13 +258,14 @@ class JobRunner:
         stage_start(job_id=self.job.pk, stage=Stage.EXTRACTION, detail="playback files")
         self.last_report = 0.0
         prepared = playback_files_make(
-            video=video, on_frame=lambda done: self._playback_progress(done, total=video.frame_count or 0)
+            video=video,
+            source=self._source(),
+            on_frame=lambda done: self._playback_progress(done, total=video.frame_count or 0),
         )
         try:
             self._record_playback(prepared)
-        except BaseException:
-            prepared.discard()
-            raise
+        finally:
+            prepared.discard()  # what was not stored, and the scratch folder it was made in
 
     def _playback_progress(self, done: int, *, total: int) -> None:
         """While the playback files are made: the heartbeat (a long video takes minutes, and a silent job counts

@@ -15,7 +15,9 @@ from audit.services import audit_record
 from mediaplatform.service_errors import ServiceError
 from processing.detector import Detector, DetectorConfig, DetectorUnavailable, file_sha256
 from processing.models import DetectorModel, Framework
+from processing.weights_cache import WeightsMismatch, local_weights_path
 from processing.weights_loading import WeightsRefused, onnx_metadata
+from videos.media_store import MediaObjectMissing
 
 logger = logging.getLogger(__name__)
 
@@ -152,14 +154,32 @@ def detector_model_default() -> DetectorModel | None:
         return None
 
 
-def detector_config_for(model: DetectorModel | None, *, image_size: int | None = None) -> DetectorConfig:
+def detector_config_for(
+    model: DetectorModel | None, *, image_size: int | None = None, fetch_weights: bool = True
+) -> DetectorConfig:
+    """The detector configuration that runs `model` (None: the configured weights).
+
+    With `fetch_weights` the weights are a local file (from the object store, a copy cached by content hash:
+    processing.weights_cache); without it the configuration is only read for its options and name (the web
+    side queueing a run), and its `weights` is the storage name, which nothing loads.
+    """
     if model is None:
         return DetectorConfig.from_settings(**({"image_size": image_size} if image_size else {}))
-    return DetectorConfig.from_settings(
-        weights=model.weights.path,
-        image_size=image_size or model.input_size,
-        name=str(model),
-    )
+    weights = model.weights.name
+    if fetch_weights:
+        weights = str(_local_weights(model))
+    return DetectorConfig.from_settings(weights=weights, image_size=image_size or model.input_size, name=str(model))
+
+
+def _local_weights(model: DetectorModel) -> Path:
+    """The model's weights on this host. A store that cannot be reached is raised as it is (a resource error,
+    retried); weights that are gone or not the registered bytes are the model's failure."""
+    try:
+        return local_weights_path(name=model.weights.name, sha256=model.sha256)
+    except MediaObjectMissing as exc:
+        raise DetectorUnavailable(f"The weights of {model} are missing from storage ({model.weights.name}).") from exc
+    except WeightsMismatch as exc:
+        raise DetectorUnavailable(f"The weights of {model} were changed in storage: {exc}.") from exc
 
 
 class ModelRefused(ServiceError):

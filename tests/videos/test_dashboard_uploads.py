@@ -17,6 +17,13 @@ def media(settings, tmp_path):
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def staging(settings, tmp_path):
+    """Resumable uploads collect their bytes here, outside media."""
+    settings.UPLOAD_STAGING_DIR = tmp_path / "upload-staging"
+    return settings.UPLOAD_STAGING_DIR
+
+
 @pytest.fixture
 def signed_in(client):
     client.force_login(UserFactory())
@@ -40,13 +47,13 @@ def patch(client, upload_id, offset, chunk):
     )
 
 
-def test_a_file_sent_in_chunks_becomes_a_video(signed_in, video_path, media):
+def test_a_file_sent_in_chunks_becomes_a_video(signed_in, video_path, media, staging):
     content = video_path.read_bytes()
     opened = start(signed_in, len(content), frame_step=2)
     assert opened.status_code == 201, opened.content
     upload_id = opened.json()["id"]
     assert opened["Upload-Offset"] == "0" and opened["Location"].endswith(f"/api/v1/uploads/{upload_id}/")
-    state = json.loads((media / "uploads" / upload_id / "session.json").read_text())
+    state = json.loads((staging / upload_id / "session.json").read_text())
     assert state["size"] == len(content) and state["filename"] == "clip.mp4"
 
     half = len(content) // 2
@@ -62,7 +69,7 @@ def test_a_file_sent_in_chunks_becomes_a_video(signed_in, video_path, media):
     assert video.title == "Chunked" and video.size_bytes == len(content)
     assert video.file.read() == content
     assert video.jobs.get().frame_step == 2
-    assert not (media / "uploads" / upload_id).exists()
+    assert not (staging / upload_id).exists()
 
 
 def test_a_chunk_at_the_wrong_offset_is_refused_with_the_offset_to_resume_from(signed_in):
@@ -105,8 +112,8 @@ def test_sessions_belong_to_their_owner(client):
     assert client.get(f"/api/v1/uploads/{upload_id}/").status_code == 404
 
 
-def test_stale_sessions_are_swept(signed_in, media):
+def test_stale_sessions_are_swept(signed_in, media, staging):
     upload_id = start(signed_in, 100).json()["id"]
     assert chunked_upload_sweep(max_age_seconds=3600) == 0
     assert chunked_upload_sweep(max_age_seconds=-1) == 1
-    assert not (media / "uploads" / upload_id).exists()
+    assert not (staging / upload_id).exists()

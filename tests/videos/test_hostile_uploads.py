@@ -202,7 +202,7 @@ def test_every_hostile_upload_gets_a_clear_answer(api_client, tmp_path, settings
     ],
 )
 def test_absurd_declared_sizes_are_refused_before_anything_is_stored(api_client, settings, body, headers, status):
-    sessions = Path(settings.MEDIA_ROOT) / "uploads"
+    sessions = Path(settings.UPLOAD_STAGING_DIR)
     before = set(sessions.iterdir()) if sessions.exists() else set()
     response = api_client.post("/api/v1/uploads/", body, format="json", headers=headers)
     assert response.status_code == status, response.content[:300]
@@ -336,7 +336,7 @@ def test_two_appends_racing_for_the_last_byte_make_one_video(video_path):
 def test_requests_while_another_holds_the_session_get_409_and_change_nothing(api_client, settings):
     session = start_session(api_client, 10)
     assert send_chunk(api_client, session["url"], 0, b"abcd").status_code == 204
-    lock_path = Path(settings.MEDIA_ROOT) / "uploads" / session["id"] / "lock"
+    lock_path = Path(settings.UPLOAD_STAGING_DIR) / session["id"] / "lock"
     with open(lock_path) as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # as an append in another process holds it
         cancelled = api_client.delete(session["url"])
@@ -354,7 +354,7 @@ def test_requests_while_another_holds_the_session_get_409_and_change_nothing(api
 def test_open_upload_sessions_are_capped_per_user(api_client, settings):
     settings.UPLOAD_MAX_OPEN_SESSIONS_PER_USER = 2
     settings.UPLOAD_MAX_OPEN_BYTES_PER_USER = 1000
-    sessions = Path(settings.MEDIA_ROOT) / "uploads"
+    sessions = Path(settings.UPLOAD_STAGING_DIR)
     first = start_session(api_client, 100)
     start_session(api_client, 100)
     before = set(sessions.iterdir())

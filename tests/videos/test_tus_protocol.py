@@ -26,6 +26,13 @@ def media(settings, tmp_path):
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def staging(settings, tmp_path):
+    """Resumable uploads collect their bytes here, outside media."""
+    settings.UPLOAD_STAGING_DIR = tmp_path / "upload-staging"
+    return settings.UPLOAD_STAGING_DIR
+
+
 @pytest.fixture
 def signed_in(client):
     client.force_login(UserFactory())
@@ -58,7 +65,9 @@ def patch(client, path, offset, chunk, checksum=None, **extra):
     )
 
 
-def test_a_file_sent_in_two_patches_with_checksums_becomes_a_video_with_its_metadata(signed_in, video_path, media):
+def test_a_file_sent_in_two_patches_with_checksums_becomes_a_video_with_its_metadata(
+    signed_in, video_path, media, staging
+):
     content = video_path.read_bytes()
     created = create(signed_in, len(content), filename="../holiday.mp4", title="Holiday", frame_step=2, track="true")
     assert created.status_code == 201, created.content
@@ -84,7 +93,7 @@ def test_a_file_sent_in_two_patches_with_checksums_becomes_a_video_with_its_meta
     job = video.jobs.get()
     assert job.frame_step == 2
     assert signed_in.head(path, **TUS).status_code == 404
-    assert not list((media / "uploads").iterdir())
+    assert not list(staging.iterdir())
 
 
 def test_creation_with_upload_takes_the_whole_file_in_the_post(signed_in, video_path):
@@ -116,11 +125,11 @@ def test_a_checksum_mismatch_is_460_and_the_bytes_do_not_count(signed_in):
     assert unknown.status_code == 400 and "sha256" in unknown.json()["error"]["message"]
 
 
-def test_a_second_writer_on_one_upload_is_refused_with_409(signed_in, media):
+def test_a_second_writer_on_one_upload_is_refused_with_409(signed_in, media, staging):
     path = path_of(create(signed_in, 100, filename="a.mp4"))
     upload_id = path.rstrip("/").rsplit("/", 1)[1]
     # Another request appending holds the upload's lock: a second PATCH must not interleave its bytes.
-    descriptor = os.open(media / "uploads" / upload_id / "lock", os.O_RDWR)
+    descriptor = os.open(staging / upload_id / "lock", os.O_RDWR)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         busy = patch(signed_in, path, 0, b"x" * 10)
@@ -130,19 +139,19 @@ def test_a_second_writer_on_one_upload_is_refused_with_409(signed_in, media):
     assert patch(signed_in, path, 0, b"x" * 10).status_code == 204
 
 
-def test_termination_removes_the_upload(signed_in, media):
+def test_termination_removes_the_upload(signed_in, media, staging):
     path = path_of(create(signed_in, 100, filename="a.mp4"))
     assert patch(signed_in, path, 0, b"x" * 10).status_code == 204
     assert signed_in.delete(path, **TUS).status_code == 204
     assert signed_in.head(path, **TUS).status_code == 404
     assert patch(signed_in, path, 10, b"x").status_code == 404
-    assert not list((media / "uploads").iterdir())
+    assert not list(staging.iterdir())
 
 
-def test_termination_waits_for_the_patch_it_cancels_to_let_go(signed_in, media, monkeypatch):
+def test_termination_waits_for_the_patch_it_cancels_to_let_go(signed_in, media, monkeypatch, staging):
     path = path_of(create(signed_in, 100, filename="a.mp4"))
     upload_id = path.rstrip("/").rsplit("/", 1)[1]
-    lock_file = media / "uploads" / upload_id / "lock"
+    lock_file = staging / upload_id / "lock"
     # The PATCH a client aborted to cancel still holds the upload: DELETE waits for it instead of 409.
     descriptor = os.open(lock_file, os.O_RDWR)
     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -158,7 +167,7 @@ def test_termination_waits_for_the_patch_it_cancels_to_let_go(signed_in, media, 
     monkeypatch.setattr(tus_upload, "TERMINATION_WAIT_SECONDS", 0.2)
     path = path_of(create(signed_in, 100, filename="b.mp4"))
     upload_id = path.rstrip("/").rsplit("/", 1)[1]
-    descriptor = os.open(media / "uploads" / upload_id / "lock", os.O_RDWR)
+    descriptor = os.open(staging / upload_id / "lock", os.O_RDWR)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         busy = signed_in.delete(path, **TUS)
@@ -167,16 +176,16 @@ def test_termination_waits_for_the_patch_it_cancels_to_let_go(signed_in, media, 
         os.close(descriptor)
 
 
-def test_an_expired_upload_is_gone_and_the_daily_cleanup_removes_it(signed_in, media):
+def test_an_expired_upload_is_gone_and_the_daily_cleanup_removes_it(signed_in, media, staging):
     path = path_of(create(signed_in, 100, filename="a.mp4"))
     upload_id = path.rstrip("/").rsplit("/", 1)[1]
     long_ago = time.time() - 2 * 24 * 3600
     for name in ("session.json", "data"):
-        os.utime(media / "uploads" / upload_id / name, (long_ago, long_ago))
+        os.utime(staging / upload_id / name, (long_ago, long_ago))
     assert signed_in.head(path, **TUS).status_code == 410
     assert patch(signed_in, path, 0, b"x").status_code == 410
     retention_cleanup_task()
-    assert not (media / "uploads" / upload_id).exists()
+    assert not (staging / upload_id).exists()
     assert signed_in.head(path, **TUS).status_code == 404
 
 

@@ -1,7 +1,8 @@
 """Resumable uploads in chunks (a small tus-like protocol), state kept on disk.
 
-Each upload session is a folder MEDIA_ROOT/uploads/<id>/ with `session.json` (owner, file name, declared
-size, title, frame step, creation time), `data`, the bytes received so far, and `lock`. The offset is the
+Each upload session is a folder UPLOAD_STAGING_DIR/<id>/ on this host's disk (never in media) with
+`session.json` (owner, file name, declared size, title, frame step, creation time), `data`, the bytes received
+so far, and `lock`. The offset is the
 size of `data` on disk, so whatever reached the disk counts and nothing else: after a dropped connection the
 client asks for the offset (HEAD) and sends the rest from there.
 
@@ -9,9 +10,11 @@ Every change to a session (an append, the finish, a cancel, the sweep) happens u
 `lock` file, taken without waiting: a second request while one holds it is refused with 409 `upload_busy`
 instead of interleaving bytes, or removing the folder under an append that is still writing. Whoever holds
 the lock reads the session again first, so a request that lost the race to a finish or a cancel finds it
-gone (404). When the last byte arrives, the assembled file goes through `video_create` like any upload and
-the folder is removed, still under the lock. A finished upload refused for now (429, the owner's in-flight
-limit) is kept: the client finishes it after Retry-After with an empty PATCH at the final offset.
+gone (404). When the last byte arrives, the assembled file goes through `video_create` like any upload, which
+moves `data` into the media store once (a rename on the same filesystem, a streamed multipart upload to the
+object store), and the folder is removed, still under the lock. A finished upload refused for now (429, the
+owner's in-flight limit; 503, a media store out of reach) is kept: the client finishes it after Retry-After with
+an empty PATCH at the final offset.
 
 Each user may hold UPLOAD_MAX_OPEN_SESSIONS_PER_USER sessions declaring UPLOAD_MAX_OPEN_BYTES_PER_USER bytes
 in all. Sessions untouched for UPLOAD_SESSION_MAX_AGE are removed by `chunked_upload_sweep`.
@@ -34,13 +37,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from mediaplatform.advisory_locks import AdvisoryLock, advisory_xact_lock
 from mediaplatform.service_errors import ServiceError
 from videos.models import Video
-from videos.services.creation import VideoRejected, clean_filename, video_create
+from videos.services.creation import LocalFileUpload, VideoRejected, clean_filename, video_create
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class UploadSession:
 
 
 def _root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "uploads"
+    return Path(settings.UPLOAD_STAGING_DIR)
 
 
 def _missing() -> UploadRefused:
@@ -360,9 +362,7 @@ def _finish(*, owner: AbstractBaseUser, folder: Path, session: UploadSession, fi
             for block in iter(lambda: handle.read(_BLOCK), b""):
                 digest.update(block)
         file_sha256 = digest.hexdigest()
-    with open(data_path, "rb") as handle:
-        uploaded = UploadedFile(file=handle, name=session.filename, size=session.size)
-        uploaded.sha256 = file_sha256
+    with LocalFileUpload(path=data_path, name=session.filename, size=session.size, sha256=file_sha256) as uploaded:
         try:
             video = video_create(
                 owner=owner,

@@ -5,6 +5,7 @@ import logging
 import os
 import unicodedata
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -17,12 +18,16 @@ from audit.services import audit_record, storage_operation
 from mediaplatform.advisory_locks import AdvisoryLock, advisory_xact_lock
 from mediaplatform.service_errors import ServiceError
 from notifications.models import EventType
+from videos import media_store
 from videos.models import LIVE_STATES, Priority, Video
 from videos.runs import video_runs
 from videos.services.transitions import video_lock, video_transition
 from videos.sniffing import sniff_file
 
 logger = logging.getLogger(__name__)
+
+# A media store that does not answer is usually back within seconds (a restart, a network blip).
+STORAGE_RETRY_AFTER_SECONDS = 30
 
 
 class VideoRejected(ServiceError):
@@ -67,6 +72,57 @@ def _file_sha256(uploaded_file: UploadedFile) -> str:
     for chunk in uploaded_file.chunks():
         digest.update(chunk)
     return digest.hexdigest()
+
+
+class LocalFileUpload(UploadedFile):
+    """An upload whose bytes are complete in a local file of its own (a resumable upload's staged data), which
+    storing it may move into the media store rather than copy."""
+
+    def __init__(self, *, path: Path, name: str, size: int, sha256: str | None = None):
+        super().__init__(file=open(path, "rb"), name=name, size=size)  # noqa: SIM115 - closed with the upload
+        self._path = Path(path)
+        if sha256:
+            self.sha256 = sha256
+
+    def temporary_file_path(self) -> str:
+        return str(self._path)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _storage_unavailable() -> VideoRejected:
+    return VideoRejected(
+        code="storage_unavailable",
+        message="The media store cannot be reached just now, so the file was not stored; try again shortly.",
+        status_code=503,
+        retry_after=STORAGE_RETRY_AFTER_SECONDS,
+    )
+
+
+def store_original(*, video: Video, uploaded_file: UploadedFile, filename: str, actor=None) -> str:
+    """Put the upload's bytes in the media store under the video's name for them; returns that name.
+
+    An upload already in a local file of its own (a multipart request's temporary file, a staged resumable
+    upload, a download) is moved there: renamed on the same filesystem, streamed once in parts to the object
+    store, so the web host never writes it a second time. Anything else is streamed from its file object.
+    Neither way holds the file in memory. Raises media_store.MediaStoreError or OSError when storing fails.
+    """
+    stored_name = video.file.field.upload_to(video, filename)
+    local_path = uploaded_file.temporary_file_path() if hasattr(uploaded_file, "temporary_file_path") else None
+    with storage_operation(
+        operation=StorageOperationType.UPLOAD,
+        path=stored_name,
+        video_id=video.pk,
+        size_bytes=uploaded_file.size,
+        actor=actor,
+    ):
+        if local_path and Path(local_path).is_file():
+            media_store.store_file(source=Path(local_path), name=stored_name, content_type=video.mime_type)
+        else:
+            uploaded_file.seek(0)
+            media_store.store_stream(stream=uploaded_file, name=stored_name, content_type=video.mime_type)
+    return stored_name
 
 
 def _validate_upload(uploaded_file: UploadedFile) -> str:
@@ -145,32 +201,26 @@ def video_create(
         )
 
     try:
-        uploaded_file.seek(0)
-        stored_name = video.file.field.upload_to(video, filename)
-        with storage_operation(
-            operation=StorageOperationType.UPLOAD,
-            path=stored_name,
-            video_id=video.pk,
-            size_bytes=uploaded_file.size,
-            actor=owner,
-        ):
-            video.file.save(stored_name, uploaded_file, save=False)
-    except OSError as exc:
+        stored_name = store_original(video=video, uploaded_file=uploaded_file, filename=filename, actor=owner)
+    except (OSError, media_store.MediaStoreError) as exc:
         logger.exception("storing video %s failed", video.pk)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         video_transition(
             video_id=video.pk,
             transition_name="fail",
             actor=owner,
-            reason=f"The file could not be stored: {exc.strerror or exc}",
+            reason=f"The file could not be stored: {reason}",
             event_type=EventType.PROCESSING_FAILED,
         )
+        if isinstance(exc, media_store.MediaStoreUnavailable):
+            raise _storage_unavailable() from exc
         raise
 
     options = job_options or ({"frame_step": frame_step} if frame_step else None)
 
     with transaction.atomic():
         locked = video_lock(video_id=video.pk)
-        locked.file.name = video.file.name
+        locked.file.name = stored_name
         locked.save(update_fields=["file", "updated_at"])
         video = video_transition(
             video_id=video.pk,

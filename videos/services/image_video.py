@@ -7,11 +7,9 @@ header and bounded before any pixel is decoded: a small file may declare a huge 
 """
 
 import os
-import tempfile
 
 import av
-from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 
 from videos.services.creation import VideoRejected
 
@@ -73,9 +71,10 @@ def image_to_one_frame_video(image: UploadedFile) -> UploadedFile:
     # H.264 in 4:2:0 needs even dimensions: drop the odd last column or row rather than scale the picture.
     even_width, even_height = max(2, picture.width - picture.width % 2), max(2, picture.height - picture.height % 2)
     rgb = picture.to_ndarray(format="rgb24")[:even_height, :even_width]
-    output = tempfile.NamedTemporaryFile(suffix=".mp4", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115
+    # A temporary upload file, which storing moves into the media store rather than copies.
+    output = TemporaryUploadedFile(name="image.mp4", content_type="video/mp4", size=0, charset=None)
     try:
-        with av.open(output, mode="w", format="mp4") as container:
+        with av.open(output.file, mode="w", format="mp4") as container:
             video_stream = container.add_stream("libx264", rate=1)
             video_stream.width, video_stream.height, video_stream.pix_fmt = even_width, even_height, "yuv420p"
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -90,4 +89,6 @@ def image_to_one_frame_video(image: UploadedFile) -> UploadedFile:
         output.close()
         raise
     stem = (image.name or "image").rsplit(".", 1)[0]
-    return UploadedFile(file=output, name=f"{stem}.mp4", content_type="video/mp4", size=size)
+    output.name = f"{stem}.mp4"
+    output.size = size
+    return output

@@ -26,6 +26,7 @@ from audit.models import StorageOperationType
 from audit.services import audit_record, storage_operation
 from mediaplatform.service_errors import ServiceError
 from notifications.models import EventType
+from videos import media_store
 from videos.models import AnalysisMediaType, MediaAnalysisRequest, Video, WorkflowState
 from videos.runs import video_runs
 from videos.services.creation import (
@@ -34,6 +35,7 @@ from videos.services.creation import (
     _file_sha256,
     _validate_upload,
     clean_filename,
+    store_original,
 )
 from videos.services.deletion import video_soft_delete
 from videos.services.image_video import image_to_one_frame_video, sniff_image_mime_type
@@ -228,6 +230,12 @@ def _fail(*, request: MediaAnalysisRequest, token: str, reason: str) -> None:
     logger.warning("analysis %s failed: %s", request.analysis_id, reason)
 
 
+def _remove_stored(name: str, *, video_id, size_bytes: int | None) -> None:
+    """Remove media stored by a fetch that lost its claim meanwhile (another fetch finished, or a delete)."""
+    with storage_operation(operation=StorageOperationType.DELETE, path=name, video_id=video_id, size_bytes=size_bytes):
+        media_store.delete(name)
+
+
 def _store(*, request: MediaAnalysisRequest, token: str, uploaded: UploadedFile) -> None:
     """The downloaded media becomes the video's file and its first run is made, as for an upload."""
     mime_type = _validate_upload(uploaded)
@@ -236,19 +244,14 @@ def _store(*, request: MediaAnalysisRequest, token: str, uploaded: UploadedFile)
     filename = clean_filename(uploaded.name if request.requested_media_type == AnalysisMediaType.IMAGE else path)
     video = Video.objects.get(pk=request.analysis_id)
     video.mime_type = mime_type  # the stored name's extension comes from the sniffed container
-    stored_name = video.file.field.upload_to(video, filename)
-    uploaded.seek(0)
-    with storage_operation(
-        operation=StorageOperationType.UPLOAD, path=stored_name, video_id=video.pk, size_bytes=uploaded.size
-    ):
-        video.file.save(stored_name, uploaded, save=False)
+    stored_name = store_original(video=video, uploaded_file=uploaded, filename=filename)
     with transaction.atomic():
         locked = video_lock(video_id=video.pk)
         current = MediaAnalysisRequest.objects.select_for_update().get(pk=request.pk)
         if current.fetch_task_id != token or current.fetch_finished_at is not None or locked.deleted_at is not None:
-            transaction.on_commit(lambda: video.file.storage.delete(video.file.name))
+            transaction.on_commit(lambda: _remove_stored(stored_name, video_id=video.pk, size_bytes=uploaded.size))
             return
-        locked.file.name = video.file.name
+        locked.file.name = stored_name
         locked.mime_type = mime_type
         locked.original_filename = filename
         locked.size_bytes = uploaded.size
@@ -285,7 +288,11 @@ def media_analysis_fetch(*, analysis_id: uuid.UUID | str, token: str) -> str:
     except VideoRejected as exc:
         _fail(request=request, token=token, reason=exc.message)
         return "failed"
-    except OSError as exc:
+    except media_store.MediaStoreUnavailable:
+        # Not the analysis's fault: the fetch stays claimed, and the sweep sends it again after a while.
+        logger.warning("analysis %s: the media store is out of reach; the fetch will be sent again", analysis_id)
+        raise
+    except (OSError, media_store.MediaStoreError) as exc:
         logger.exception("storing the media of analysis %s failed", request.analysis_id)
         _fail(request=request, token=token, reason=f"The file could not be stored: {exc.strerror or exc}")
         return "failed"

@@ -6,9 +6,10 @@ reserved, shared or metadata ranges) unless settings.URL_IMPORT_ALLOWED_NETWORKS
 connection then goes to that very address (no second DNS lookup a rebinding attack could answer differently),
 with TLS still checked against the host name. Redirects are followed here, hop by hop, with the same checks.
 The body streams to a temporary file (never into memory) under VIDEO_MAX_UPLOAD_BYTES, its first bytes are
-sniffed before the rest is fetched, and the file is handed to `video_create`. One deadline
-(URL_IMPORT_TIMEOUT_SECONDS) covers the whole download, every hop included, and every socket read is given only
-the time left (mediaplatform.outbound), so a server trickling bytes cannot hold the request's thread past it.
+sniffed before the rest is fetched, and the file is handed to `video_create`, which moves it into the media
+store. One deadline (URL_IMPORT_TIMEOUT_SECONDS) covers the whole download, every hop included, and every socket
+read is given only the time left (mediaplatform.outbound), so a server trickling bytes cannot hold the request's
+thread past it.
 
 Synchronous on purpose: the client learns at once whether the URL was taken, and the limits (size, time,
 redirects) bound what a request may cost; processing itself is queued as for uploads.
@@ -16,14 +17,13 @@ redirects) bound what a request may cost; processing itself is queued as for upl
 
 import hashlib
 import logging
-import tempfile
 import time
 from urllib.parse import unquote, urlsplit
 
 import urllib3
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 
 from audit.models import StorageOperationType
 from audit.services import storage_operation
@@ -130,7 +130,9 @@ def _download(url: str, *, sniff=sniff_video_mime_type, served: str = "a video c
         if declared and declared.isdigit() and int(declared) > limit:
             raise too_large
         digest = hashlib.sha256()
-        handle = tempfile.NamedTemporaryFile(suffix=".download", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115
+        # A temporary upload file (in FILE_UPLOAD_TEMP_DIR) that storing moves into the media store, not copies.
+        uploaded = TemporaryUploadedFile(name="download", content_type=None, size=0, charset=None)
+        handle = uploaded.file
         size = 0
         head = b""
         try:
@@ -162,8 +164,9 @@ def _download(url: str, *, sniff=sniff_video_mime_type, served: str = "a video c
         response.release_conn()
     handle.flush()
     handle.seek(0)
-    name = clean_filename(unquote(urlsplit(final_url).path.rsplit("/", 1)[-1]) or "download")
-    uploaded = UploadedFile(file=handle, name=name, content_type=response.headers.get("Content-Type"), size=size)
+    uploaded.name = clean_filename(unquote(urlsplit(final_url).path.rsplit("/", 1)[-1]) or "download")
+    uploaded.content_type = response.headers.get("Content-Type")
+    uploaded.size = size
     uploaded.sha256 = digest.hexdigest()
     return uploaded, final_url
 
