@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import redis
@@ -282,8 +283,12 @@ def assert_complete_result(stack: Stack, auth: dict, video_id: str, *, frames: i
 
     playback = detail["playback"]
     assert playback["kind"] in {"original", "rendition"}, playback
-    assert playback["url"].startswith(stack.store.endpoint_url), f"not a presigned store URL: {playback['url']}"
-    ranged = requests.get(playback["url"], headers={"Range": "bytes=0-1023"}, timeout=30)
+    # The player's URL is the store's presigned URL, or the platform's that redirects there: either way the
+    # bytes come from the store, not through the web host. (Credentials go to the platform only.)
+    url = urljoin(stack.base_url, playback["url"])
+    headers = {"Range": "bytes=0-1023", **(auth if url.startswith(stack.base_url) else {})}
+    ranged = requests.get(url, headers=headers, timeout=30)
+    assert ranged.url.startswith(stack.store.endpoint_url), f"served from {ranged.url}, not the store"
     assert ranged.status_code == 206, (ranged.status_code, ranged.text[:300])
     assert ranged.headers["Content-Range"].startswith("bytes 0-1023/") and len(ranged.content) == 1024
     assert ranged.content[4:8] == b"ftyp", "the player gets an MP4"
