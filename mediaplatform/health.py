@@ -1,5 +1,5 @@
-"""Liveness and readiness, judged component by component (database, Redis, workers, disk, weights): each healthy
-below 100 ms (80 % disk), degraded up to 500 ms (90 %).
+"""Liveness and readiness, judged component by component (database, Redis, workers, disk, media store, weights):
+each healthy below 100 ms (80 % disk), degraded up to 500 ms (90 %).
 
 Each component is healthy, degraded or unhealthy; the platform is as bad as
 its worst component. Readiness answers 200 when healthy or degraded, 503
@@ -113,13 +113,34 @@ def check_channel_layer() -> ComponentHealth:
 
 
 def check_disk() -> ComponentHealth:
-    root = Path(settings.MEDIA_ROOT)
+    """The disk this host fills: MEDIA_ROOT's with media on the filesystem; with media in an object store, the
+    one resumable uploads are staged on (all that is left of them here)."""
+    from videos import media_store
+
+    root = Path(settings.UPLOAD_STAGING_DIR if media_store.uses_object_store() else settings.MEDIA_ROOT)
     root.mkdir(parents=True, exist_ok=True)
     usage = shutil.disk_usage(root)
     percent = 100 * usage.used / usage.total
     return ComponentHealth(
         by_disk_usage(percent), None, f"{percent:.1f}% used, {usage.free / 1024**3:.1f} GiB free at {root}"
     )
+
+
+def check_media_store() -> ComponentHealth:
+    """Whether media can be stored: the object store answers for its bucket, or MEDIA_ROOT is a writable folder.
+
+    Only a store that does not answer is unhealthy. A slow one is degraded at worst: a remote store's round trip
+    (and a process's first one, which builds its client) may well pass 500 ms, and taking the web front out of
+    the load balancer for it would refuse the pages that do not touch media too.
+    """
+    from videos import media_store
+
+    started = time.perf_counter()
+    reachable, detail = media_store.check_reachable()
+    elapsed = (time.perf_counter() - started) * 1000
+    if not reachable:
+        return ComponentHealth(UNHEALTHY, elapsed, f"{media_store.backend_label()}: {detail}")
+    return ComponentHealth(HEALTHY if elapsed < 100 else DEGRADED, elapsed, f"{media_store.backend_label()}: {detail}")
 
 
 # The platform's own components; the apps add theirs (processing: workers, model) in their AppConfig.ready.
@@ -129,6 +150,7 @@ CHECKS: dict[str, Callable[[], ComponentHealth]] = {
     "broker": check_broker,
     "channel_layer": check_channel_layer,
     "disk": check_disk,
+    "media_store": check_media_store,
 }
 
 

@@ -9,6 +9,7 @@ import secrets
 import tomllib
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
@@ -202,6 +203,10 @@ MEDIA_SIGNING_SECRET = env.str("MEDIA_SIGNING_SECRET", "")
 MEDIA_SIGNED_URL_SECONDS = env.int("MEDIA_SIGNED_URL_SECONDS", 2 * 3600)
 MEDIA_SIGNED_URL_WINDOW_SECONDS = env.int("MEDIA_SIGNED_URL_WINDOW_SECONDS", 1800)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+# From the object store, a permission-checked media route (the original's download, a playback file, an annotated
+# video) answers with a 302 to a presigned URL valid this long: enough to start and finish a download or a
+# viewing, short enough that a copied link soon stops working.
+MEDIA_REDIRECT_URL_SECONDS = env.int("MEDIA_REDIRECT_URL_SECONDS", 15 * 60)
 
 # Where media lives (originals, renditions, posters, thumbnails, annotated videos, model weights): the local
 # filesystem under MEDIA_ROOT, or any S3-compatible object store, so that workers on other hosts need no shared
@@ -266,6 +271,27 @@ STORAGES = {
     "default": _MEDIA_STORAGE_BACKEND,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+
+def _media_store_browser_origins() -> list[str]:
+    """Where browsers fetch media from the object store (presigned URLs' scheme and host), for the CSP."""
+    if MEDIA_STORAGE != "s3":
+        return []
+    endpoint = MEDIA_S3_PUBLIC_ENDPOINT_URL or MEDIA_S3_ENDPOINT_URL
+    if endpoint:
+        parts = urlsplit(endpoint)
+        host = f"{MEDIA_S3_BUCKET}.{parts.netloc}" if MEDIA_S3_ADDRESSING_STYLE == "virtual" else parts.netloc
+        return [f"{parts.scheme}://{host}"]
+    # Amazon S3 itself: the regional endpoint, by path or with the bucket as a subdomain.
+    return [
+        f"https://s3.{MEDIA_S3_REGION}.amazonaws.com",
+        f"https://{MEDIA_S3_BUCKET}.s3.{MEDIA_S3_REGION}.amazonaws.com",
+    ]
+
+
+# The object store's origin(s), allowed as a source of images and media by the Content-Security-Policy below;
+# MEDIA_S3_BROWSER_ORIGINS (comma-separated) names them when the rule above does not (a CDN in front, say).
+MEDIA_STORE_BROWSER_ORIGINS = env.list("MEDIA_S3_BROWSER_ORIGINS", []) or _media_store_browser_origins()
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
@@ -620,9 +646,9 @@ _CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", *MEDIA_STORE_BROWSER_ORIGINS],
         "font-src": ["'self'"],
-        "media-src": ["'self'"],
+        "media-src": ["'self'", *MEDIA_STORE_BROWSER_ORIGINS],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],

@@ -64,8 +64,10 @@ from processing.services.jobs import (
 from processing.services.model_install import model_install_enqueue, model_install_request
 from processing.services.reference_import import ReferenceTooLarge, reference_import, reference_max_bytes
 from processing.services.registry import detector_model_create, detector_model_update
+from videos.media_store import MediaStoreUnavailable
 from videos.serializers import run_options_from_data
 from videos.views import video_for_request
+from videos.views_media import stored_download
 
 
 def _job_or_404(request, job_id) -> ProcessingJob:
@@ -423,15 +425,28 @@ class JobAnnotatedVideoView(APIView):
         if "application/json" in request.headers.get("Accept", ""):
             # A client asking for JSON (a page polling the render) is told it is ready, not sent the file.
             return Response(AnnotatedVideoSerializer(render).data)
+        download_name = f"run-{job.pk}-annotated.mp4"
         try:
+            redirect = stored_download(
+                request,
+                name=render.file.name,
+                content_type="video/mp4",
+                download_name=download_name,
+                video_id=job.video_id,
+                size_bytes=render.size_bytes,
+            )
+            if redirect is not None:  # from the object store: its presigned URL sends the bytes
+                return redirect
             handle = annotated_video_open(render=render, actor=request.user)
+        except MediaStoreUnavailable:
+            raise ApiError(
+                status_code=503, code="storage_unavailable", message="The media store cannot be reached; try again."
+            )
         except OSError:
             raise ApiError(
                 status_code=404, code="not_found", message="The rendered file is missing: POST again to render it."
             )
-        return FileResponse(
-            handle, as_attachment=True, filename=f"run-{job.pk}-annotated.mp4", content_type="video/mp4"
-        )
+        return FileResponse(handle, as_attachment=True, filename=download_name, content_type="video/mp4")
 
 
 class JobAnnotatedVideoChoicesView(APIView):

@@ -15,7 +15,16 @@ def video_file_for_user(*, user: AbstractBaseUser, video_id) -> Video:
     """The video whose stored file the user may watch (owner or staff, not deleted); Video.DoesNotExist else."""
     videos = Video.objects.live().visible_to(user).filter(pk=video_id)
     return videos.only(
-        "id", "file", "mime_type", "owner_id", "size_bytes", "file_hash", "rendition", "poster", "thumbnails_sprite"
+        "id",
+        "file",
+        "mime_type",
+        "owner_id",
+        "size_bytes",
+        "file_hash",
+        "original_filename",
+        "rendition",
+        "poster",
+        "thumbnails_sprite",
     ).get()
 
 

@@ -5,10 +5,12 @@ give one shape (`playback_fields`).
 """
 
 import json
+import mimetypes
 from pathlib import PurePosixPath
 
 from django.urls import reverse
 
+from videos import media_store
 from videos.media_signing import signed_media_url
 from videos.models import PlaybackKind, Video
 
@@ -35,8 +37,13 @@ def derived_file_url(video_id, name: str) -> str | None:
 
 
 def player_url(name: str) -> str | None:
-    """What a player loads: a short-lived signed URL that nginx serves by itself (videos.media_signing)."""
-    return signed_media_url(name) if name else None
+    """What a player loads: a short-lived signed URL served without asking Django again. From the object store,
+    the object's presigned URL (the store answers the ranges); from the filesystem, one that nginx checks and
+    serves by itself (videos.media_signing)."""
+    if not name:
+        return None
+    content_type = mimetypes.guess_type(name)[0] or ""
+    return media_store.presigned_url(name, content_type=content_type) or signed_media_url(name)
 
 
 def playback_fields_from_columns(video_id, columns: dict) -> dict:

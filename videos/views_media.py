@@ -2,6 +2,8 @@
 
 Django checks who may read the file; behind nginx it then hands the sending to nginx (X-Accel-Redirect), which
 answers ranges and validators itself. Without nginx in front, the file is streamed from here as described below.
+When media lives in an object store (videos.media_store), the answer is instead a 302 to a short-lived presigned
+URL of the object, which the store serves with ranges itself: no byte passes through this host.
 
 One byte range per request (what players ask for); a Range header in another unit is ignored and the
 whole file is sent. An unsatisfiable or malformed byte range is answered 416 with `Content-Range: bytes */size`.
@@ -15,12 +17,14 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 
 from audit.models import StorageOperationType
 from audit.services import storage_operation
+from videos import media_store
 from videos.media_signing import signed_media_name
 from videos.models import Video
 from videos.selectors_dashboard import video_file_for_user
@@ -113,7 +117,13 @@ def video_file(request, video_id):
         raise Http404("This video has no stored file.")
     content_type = video.mime_type or mimetypes.guess_type(video.file.name)[0] or "application/octet-stream"
     return serve_stored_file(
-        request, video=video, name=video.file.name, content_type=content_type, etag=video.file_hash
+        request,
+        video=video,
+        name=video.file.name,
+        content_type=content_type,
+        etag=video.file_hash,
+        download_name=video.original_filename or PurePosixPath(video.file.name).name,
+        size_bytes=video.size_bytes,
     )
 
 
@@ -137,12 +147,14 @@ def signed_media_file(request, path):
     name = signed_media_name(path=path, token=request.GET.get("md5", ""), expires=request.GET.get("expires", ""))
     if name is None or PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
         return HttpResponse("This link is not valid, or it has expired.\n", status=403, content_type="text/plain")
-    stored = Path(settings.MEDIA_ROOT) / name
-    try:
-        size = stored.stat().st_size
-    except OSError:
-        raise Http404("The stored file is missing.")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if media_store.uses_object_store():  # a link handed out before media moved to the object store
+        return _redirect_to_store(name=name, content_type=content_type)
+    try:
+        stored = media_store.filesystem_path(name)
+        size = stored.stat().st_size
+    except (OSError, SuspiciousFileOperation):
+        raise Http404("The stored file is missing.")
     return _stream(request, path=stored, size=size, content_type=content_type, etag=PurePosixPath(name).stem)
 
 
@@ -154,22 +166,48 @@ def _starts_a_viewing(request) -> bool:
     return not header or bool(re.match(r"^\s*bytes\s*=\s*0+\s*-", header))
 
 
-def serve_stored_file(request, *, video: Video, name: str, content_type: str, etag: str) -> HttpResponse:
-    """Send a file under MEDIA_ROOT that the caller has allowed this user to read.
+def _redirect_to_store(*, name: str, content_type: str, download_name: str = "") -> HttpResponse:
+    """A 302 to the object's presigned URL: the store answers the ranges, the validators and the bytes."""
+    url = media_store.presigned_url(
+        name,
+        download_name=download_name,
+        content_type=content_type,
+        expires_seconds=settings.MEDIA_REDIRECT_URL_SECONDS,
+    )
+    response = HttpResponseRedirect(url)
+    # The target expires: a cached redirect would outlive it.
+    response["Cache-Control"] = "private, no-store"
+    return response
 
-    Through nginx: an X-Accel-Redirect to its internal location, which sends the bytes (ranges, ETag and
-    Last-Modified included) without holding a Django thread. Otherwise streamed from here.
+
+def serve_stored_file(
+    request,
+    *,
+    video: Video,
+    name: str,
+    content_type: str,
+    etag: str,
+    download_name: str = "",
+    size_bytes: int | None = None,
+) -> HttpResponse:
+    """Send a stored file that the caller has allowed this user to read.
+
+    From the object store: a 302 to a short-lived presigned URL (`download_name`, when given, as the
+    Content-Disposition the store answers with). From the filesystem, through nginx: an X-Accel-Redirect to its
+    internal location, which sends the bytes (ranges, ETag and Last-Modified included) without holding a Django
+    thread. Otherwise streamed from here.
     """
-    path = Path(settings.MEDIA_ROOT) / name
+    if media_store.uses_object_store():
+        if _starts_a_viewing(request):
+            _log_access(request, video=video, name=name, size_bytes=size_bytes)
+        return _redirect_to_store(name=name, content_type=content_type, download_name=download_name)
+    path = media_store.filesystem_path(name)
     try:
         size = path.stat().st_size
     except OSError:
         raise Http404("The stored file is missing.")
     if _starts_a_viewing(request):
-        with storage_operation(
-            operation=StorageOperationType.ACCESS, path=name, video_id=video.pk, size_bytes=size, actor=request.user
-        ):
-            pass
+        _log_access(request, video=video, name=name, size_bytes=size)
     accel_prefix = request.META.get(ACCEL_HEADER, "")
     if accel_prefix.startswith("/") and accel_prefix.endswith("/"):
         response = HttpResponse(content_type=content_type)
@@ -177,6 +215,32 @@ def serve_stored_file(request, *, video: Video, name: str, content_type: str, et
         response["Cache-Control"] = CACHE_CONTROL
         return response
     return _stream(request, path=path, size=size, content_type=content_type, etag=etag)
+
+
+def _log_access(request, *, video: Video, name: str, size_bytes: int | None) -> None:
+    with storage_operation(
+        operation=StorageOperationType.ACCESS, path=name, video_id=video.pk, size_bytes=size_bytes, actor=request.user
+    ):
+        pass
+
+
+def stored_download(
+    request, *, name: str, content_type: str, download_name: str, video_id, size_bytes: int | None = None
+) -> HttpResponse | None:
+    """A download the caller has checked this user may have, from the object store: the access logged, then a
+    302 to the object's presigned URL (the store answers with `download_name` as an attachment). None when media
+    is on the filesystem, where the caller serves it as before.
+
+    Raises media_store.MediaObjectMissing when the store has no such object.
+    """
+    if not media_store.uses_object_store():
+        return None
+    with storage_operation(
+        operation=StorageOperationType.ACCESS, path=name, video_id=video_id, size_bytes=size_bytes, actor=request.user
+    ):
+        if not media_store.exists(name):
+            raise media_store.MediaObjectMissing(f"no stored object {name!r}")
+    return _redirect_to_store(name=name, content_type=content_type, download_name=download_name)
 
 
 def _stream(request, *, path: Path, size: int, content_type: str, etag: str) -> HttpResponse:

@@ -138,7 +138,10 @@ def _needs_rendering(render: AnnotatedVideo) -> bool:
     if render.status == RenderStatus.FAILED:
         return True
     if render.status == RenderStatus.READY:
-        return not (render.file and media_store.exists(render.file.name))
+        try:
+            return not (render.file and media_store.exists(render.file.name))
+        except media_store.MediaStoreUnavailable:
+            return False  # the store cannot say now: the render stands, rather than being drawn again blind
     return _stalled(render)
 
 

@@ -143,14 +143,14 @@ def _media_store_failure(exc: BaseException) -> Failure | None:
 
 
 def classify_failure(exc: BaseException) -> Failure:
-    stored = _media_store_failure(exc)
-    if stored is not None:
-        return stored
     if isinstance(exc, VideoProbeError):
         error_type = ErrorType.VALIDATION if exc.code in _VALIDATION_CODES else ErrorType.FILE_CORRUPTION
         return Failure(error_type, exc.code, exc.message)
     if isinstance(exc, VideoDecodeError):
         return Failure(ErrorType.FILE_CORRUPTION, "undecodable", str(exc))
+    stored = _media_store_failure(exc)
+    if stored is not None:
+        return stored
     exhausted = _resource_exhaustion(exc)
     if exhausted is not None:
         return exhausted

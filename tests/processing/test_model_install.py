@@ -219,3 +219,23 @@ def test_an_install_under_way_blocks_a_second_until_its_worker_is_long_gone(asse
     assert refused.value.status_code == 409
     ModelInstall.objects.filter(pk=first.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     assert model_install_request(actor=None, source="yolov8n").pk != first.pk
+
+
+def test_with_media_in_the_object_store_the_download_stays_on_the_worker_and_the_weights_are_stored(
+    settings, tmp_path, s3_media
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_SCRATCH_DIR = tmp_path / "scratch"
+    data = BUNDLED.read_bytes()
+    with AssetServer({"yolo11n.pt": data}, cuts=1) as server:
+        settings.MODEL_DOWNLOAD_BASE_URL = server.base_url
+        install = model_install_run(install_id=model_install_request(actor=None, source="yolo11n").pk)
+
+    assert server.ranges == [None, f"bytes={len(data) // 2}-"], "the cut download resumed from the worker's disk"
+    assert downloads_dir() == tmp_path / "scratch" / "model-downloads"
+    assert not any(downloads_dir().iterdir()), "nothing left once registered"
+    model = install.detector_model
+    assert install.status == InstallStatus.INSTALLED and model.sha256 == install.sha256
+    stored = s3_media.client().get_object(Bucket=s3_media.bucket, Key=f"{s3_media.prefix}/{model.weights.name}")
+    assert stored["Body"].read() == data
+    assert not (tmp_path / "media").exists(), "nothing under MEDIA_ROOT"

@@ -21,6 +21,13 @@ from videos.models import Video
 DAY = timedelta(days=1)
 
 
+@pytest.fixture(autouse=True)
+def own_media_root(settings, tmp_path):
+    """Files of other tests (their rows rolled back, their files not) would be this test's orphans."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+
+
 def stored_video(settings, *, state: str, age_days: float, size: int = 1000, **fields) -> Video:
     video = VideoFactory(workflow_state=state, **fields)
     name = f"videos/{video.pk.hex[:2]}/{video.pk}.mp4"
@@ -118,7 +125,7 @@ def test_dry_run_reports_the_same_and_changes_nothing(estate, capsys):
     out = capsys.readouterr().out
     assert "archive completed videos: 1 (would)" in out
     assert "purge sent notifications: 1 (would)" in out
-    assert "remove orphan files: 1 (would)" in out
+    assert "remove orphan files: 1, 2000 bytes (would)" in out
     assert f"bytes freed: {5000 + 7000 + 3000 + 2000}" in out
     assert Video.objects.count() == 7
     assert estate["orphan"].exists() and Path(estate["old_failed"].file.path).exists()

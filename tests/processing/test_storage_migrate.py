@@ -16,7 +16,7 @@ from tests.object_store import ObjectStoreServer
 from videos import media_store
 from videos.models import Video
 from videos.services import storage_migration
-from videos.services.storage_migration import StorageSide, storage_for_backend, storage_migrate
+from videos.services.storage_migration import MigrationProgress, StorageSide, storage_for_backend, storage_migrate
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +62,11 @@ def put(name: str, size: int) -> bytes:
     return data
 
 
-def make_library(*, videos: int = 3) -> dict[str, bytes]:
-    """Videos with originals and playback files, an annotated video, custom weights, and an orphan: in the source."""
+def make_library(*, videos: int = 3, big_original: bool = False) -> dict[str, bytes]:
+    """Videos with originals and playback files, an annotated video, custom weights, and an orphan: in the source.
+
+    `big_original`: the first original is past the multipart threshold, so it goes (and comes back) in parts.
+    """
     contents = {}
     for index in range(videos):
         video = VideoFactory(workflow_state="completed")
@@ -75,7 +78,8 @@ def make_library(*, videos: int = 3) -> dict[str, bytes]:
             "thumbnails_sprite": f"{folder}/k-thumbs.jpg",
         }
         for offset, name in enumerate(names.values()):
-            contents[name] = put(name, 1000 * (index + 1) + offset)
+            size = 17 * 1024**2 + 3 if big_original and index == 0 and offset == 0 else 1000 * (index + 1) + offset
+            contents[name] = put(name, size)
         Video.objects.filter(pk=video.pk).update(**names)
     job = ProcessingJobFactory(video=Video.objects.first())
     render = AnnotatedVideo.objects.create(job=job, options={}, options_hash="x" * 64, status="ready")
@@ -112,7 +116,7 @@ def test_every_referenced_object_is_copied_verified_and_logged(direction, store,
     if direction == "s3-to-local":
         media_on_s3(settings, store)
     target = "s3" if direction == "local-to-s3" else "local"
-    library = make_library()
+    library = make_library(big_original=True)
 
     call_command("storage_migrate", "--to", target, "--list-orphans")
 
@@ -137,6 +141,22 @@ def test_the_progress_goes_to_stderr_as_plain_lines_when_not_a_terminal(store, c
     assert len(err) == len(library)
     assert err[-1].startswith(f"[{len(library)}/{len(library)} objects, ")
     assert "100%]  copied: " in err[-1]
+
+
+def test_the_progress_bar_on_a_terminal_redraws_one_line():
+    from processing.management.commands.storage_migrate import ProgressDisplay
+
+    terminal = io.StringIO()
+    display = ProgressDisplay(terminal, interactive=True)
+    display(MigrationProgress(objects_done=0, objects_total=2, bytes_done=0, bytes_total=2 * 1024**2, name="a"))
+    display(MigrationProgress(1, 2, 1024**2, 2 * 1024**2, name="a", outcome="copied"))
+    display(MigrationProgress(2, 2, 2 * 1024**2, 2 * 1024**2, name="b", outcome="already at the target"))
+    display.finish()
+
+    drawn = terminal.getvalue()
+    assert drawn.count("\r") == 3 and drawn.endswith("\n") and drawn.count("\n") == 1
+    assert "[1/2 objects, 1.0/2.0 MiB, 50%] copied: a" in drawn
+    assert "|" + "#" * 30 + "| [2/2 objects, 2.0/2.0 MiB, 100%] already at the target: b" in drawn
 
 
 def test_a_dry_run_copies_nothing(store, settings, capsys):
@@ -268,6 +288,18 @@ def test_delete_source_removes_only_verified_objects(store, settings, capsys):
     assert StorageOperation.objects.filter(operation="delete", success=True).count() == len(library)
     # A rerun finds them across already: nothing fails because the source is gone.
     assert migrate("s3").succeeded
+
+
+def test_an_object_missing_at_the_source_fails_the_run_and_the_rest_is_copied(store, capsys):
+    library = make_library(videos=1)
+    lost = VideoFactory(workflow_state="completed")
+    Video.objects.filter(pk=lost.pk).update(file="videos/lo/lost.mp4")
+
+    with pytest.raises(CommandError, match="1 object"):
+        call_command("storage_migrate", "--to", "s3")
+
+    assert "videos/lo/lost.mp4: MediaObjectMissing: missing at the source" in capsys.readouterr().out
+    assert target_contents("s3", library) == library
 
 
 def test_refusals(store, settings):

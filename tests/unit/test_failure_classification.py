@@ -10,6 +10,7 @@ from processing.frames import VideoDecodeError
 from processing.models import ErrorType, RecoveryStrategy, Severity
 from processing.probe import VideoProbeError
 from processing.services.failures import RECOVERY_MATRIX, DatabaseUnreachable, classify_failure
+from videos.media_store import MediaObjectMissing, MediaStoreUnavailable, ScratchSpaceExhausted
 
 
 class OutOfMemoryError(RuntimeError):
@@ -63,6 +64,21 @@ CLASSIFICATION = [
     (TimeoutError("read timed out"), ErrorType.NETWORK_TIMEOUT, "timeout"),
     (ConnectionResetError("reset by peer"), ErrorType.NETWORK_TIMEOUT, "timeout"),
     (ConnectionRefusedError("refused"), ErrorType.NETWORK_TIMEOUT, "timeout"),
+    # Where media lives: the store away or the scratch disk full are waited for; an original gone is not.
+    (MediaStoreUnavailable("connect timeout"), ErrorType.RESOURCE_EXHAUSTION, "media_store_unavailable"),
+    (
+        caused_by(RuntimeError("playback files not stored"), MediaStoreUnavailable("read timeout")),
+        ErrorType.RESOURCE_EXHAUSTION,
+        "media_store_unavailable",
+    ),
+    (ScratchSpaceExhausted("no room for the copy"), ErrorType.RESOURCE_EXHAUSTION, "scratch_full"),
+    (MediaObjectMissing("no stored object 'videos/ab/x.mp4'"), ErrorType.FILE_CORRUPTION, "original_missing"),
+    # Weights gone from the store are the model's failure (the registry says so), not the original's.
+    (
+        caused_by(DetectorUnavailable("weights missing from storage"), MediaObjectMissing("models/x.pt")),
+        ErrorType.MODEL,
+        "model_unavailable",
+    ),
     # Neither a full disk nor a network failure: a bug or an environment fault for a person to look at.
     (OSError(errno.EACCES, "Permission denied"), ErrorType.INTERNAL, "internal_error"),
     (ValueError("unexpected"), ErrorType.INTERNAL, "internal_error"),

@@ -6,9 +6,7 @@ be made again, and nobody may load them any more. The original stays until reten
 
 import contextlib
 import logging
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +15,8 @@ from audit.models import StorageOperationType
 from audit.services import audit_record, storage_operation
 from mediaplatform.service_errors import ServiceError
 from mediaplatform.transactions import atomic_retrying_conflicts
+from videos import media_store
+from videos.media_store import MediaObjectMissing, MediaStoreError, MediaStoreUnavailable
 from videos.models import Video
 from videos.services.transitions import video_lock
 from videos.services.workflow import WorkflowRefused, video_cancel
@@ -78,22 +78,34 @@ def _soft_delete(*, video_id, actor: AbstractBaseUser | None) -> Video:
     return video
 
 
-def video_derived_files_remove(*, names: list[str], video_id, actor: AbstractBaseUser | None = None) -> None:
+def video_derived_files_remove(*, names: list[str], video_id, actor: AbstractBaseUser | None = None) -> list[str]:
     """Remove stored files made from a video's original, each removal logged as a storage operation.
 
-    Call after the commit that stopped referring to them.
+    Call after the commit that stopped referring to them. A store that cannot be reached fails the removals (each
+    a failed storage operation; after the first the store is not asked again) and nothing is raised: no row names
+    the files any more, so retention's orphan sweep removes them once the store answers. Returns the names that
+    could not be removed.
     """
-    root = Path(settings.MEDIA_ROOT)
+    left: list[str] = []
+    unreachable = False
     for name in names:
-        path = root / name
-        try:
-            size = path.stat().st_size
-        except OSError:
-            continue  # already gone
+        size = None
+        if not unreachable:
+            try:
+                size = media_store.size(name)
+            except MediaObjectMissing:
+                continue  # already gone
+            except MediaStoreError:
+                pass  # the removal below fails the same way, and records it
         try:
             with storage_operation(
                 operation=StorageOperationType.DELETE, path=name, video_id=video_id, size_bytes=size, actor=actor
             ):
-                path.unlink(missing_ok=True)
-        except OSError:
-            logger.exception("could not remove %s", path)
+                if unreachable:  # asking again would only wait out the same timeout
+                    raise MediaStoreUnavailable("not tried: the store did not answer the first removal")
+                media_store.delete(name)
+        except (MediaStoreError, OSError) as exc:
+            logger.warning("could not remove %s (retention's orphan sweep will): %s", name, exc)
+            left.append(name)
+            unreachable = unreachable or isinstance(exc, MediaStoreUnavailable)
+    return left

@@ -121,7 +121,9 @@ class HashingReader:
         self.bytes_read = 0
 
     def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(media_store.COPY_CHUNK_BYTES if size is None or size < 0 else size)
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(media_store.COPY_CHUNK_BYTES), b""))
+        data = self._stream.read(size)
         if data:
             self._digest.update(data)
             self.bytes_read += len(data)
@@ -355,6 +357,11 @@ def storage_migrate(
     try:
         at_source = source.listing(folders)
         at_target = target.listing(folders)
+        for name in wanted:
+            if "/" not in name:  # outside every folder listed: asked for by name
+                for side, found in ((source, at_source), (target, at_target)):
+                    if (size := side.size(name)) is not None:
+                        found[name] = size
     except MediaStoreError as exc:
         raise StorageMigrationRefused(f"could not list the stored objects: {exc}") from exc
 
@@ -411,8 +418,6 @@ class _Migration:
     def one(self, reference: MediaReference, *, source_size, target_size, delete_source: bool) -> None:
         name = reference.name
         report = self.report
-        if source_size is None:
-            source_size = self._probe_source(name)
         if report.dry_run:
             if source_size is None:
                 outcome = "missing" if target_size is None else "already at the target"
@@ -439,7 +444,7 @@ class _Migration:
             self.unreachable_in_a_row += 1
             report.failed[name] = f"{type(exc).__name__}: {exc}"
             outcome = "failed"
-        except (MediaStoreError, OSError, CopyVerificationFailed) as exc:
+        except (MediaStoreError, OSError) as exc:  # CopyVerificationFailed among them
             self.unreachable_in_a_row = 0
             report.failed[name] = f"{type(exc).__name__}: {exc}"
             outcome = "failed"
@@ -448,13 +453,6 @@ class _Migration:
         self.objects_done += 1
         self.bytes_done = bytes_before + (source_size or 0)
         self._tell(name, outcome)
-
-    def _probe_source(self, name: str) -> int | None:
-        # Not in the folder listing (a name outside the media folders, or not there): ask for it by name.
-        try:
-            return self.source.size(name)
-        except MediaStoreError:
-            return None
 
     def _copy_or_skip(self, reference: MediaReference, *, source_size, target_size) -> str:
         name = reference.name

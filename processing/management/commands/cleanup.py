@@ -1,6 +1,9 @@
-"""Apply the retention rules now; with --dry-run, only say what would go and how many bytes it frees."""
+"""Apply the retention rules now; with --dry-run, only say what would go and how many bytes it frees.
 
-from django.core.management.base import BaseCommand
+A failed storage operation (the store unreachable) does not stop the run; the command then exits non-zero.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
 
 from processing.services.retention import audit_cleanup_run, retention_cleanup
 
@@ -24,5 +27,10 @@ class Command(BaseCommand):
             for reason, ids in report.deleted_videos.items():
                 for video_id in ids:
                     self.stdout.write(f"  delete {video_id} ({reason})")
-            for path in report.orphan_files:
-                self.stdout.write(f"  orphan {path}")
+            for name in report.orphan_files:
+                self.stdout.write(f"  orphan {name}")
+        if report.storage_failures:
+            # Everything else was done; the exit status tells a scheduler or an operator that storage needs a look.
+            raise CommandError(
+                f"{len(report.storage_failures)} storage operation(s) failed (see above and the storage operations log)"
+            )
