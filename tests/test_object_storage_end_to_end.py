@@ -274,6 +274,7 @@ def assert_complete_result(stack: Stack, auth: dict, video_id: str, *, frames: i
     stored = Detection.objects.filter(job=job).count()
     assert detail["state"] == "completed", detail
     assert job.status == "completed" and job.processed_frames == frames, (job.status, job.processed_frames)
+    assert job.processing_node_id, "the job names the host that ran it"
     assert detail["objects_detected_count"] == job.detections_count == stored > 0
 
     video = Video.objects.get(pk=video_id)
@@ -304,6 +305,9 @@ def worker_that_ran(stack: Stack, video_id: str) -> set[str]:
 def test_web_and_two_workers_share_only_the_database_redis_and_the_store(stack, tmp_path):
     token = TokenFactory()
     auth = {"Authorization": f"Token {token.key}"}
+    # The web host's readiness names the store it writes to, and finds it answering.
+    ready = requests.get(f"{stack.base_url}/health/ready", timeout=30).json()["components"]["media_store"]
+    assert ready["status"] != "unhealthy" and ready["detail"] == f"s3: s3://{stack.store.bucket}", ready
     clips = {
         "street": write_test_video(tmp_path / "street.mp4", seconds=2, fps=10, variant=1),
         # MS-MPEG4 in AVI: no browser plays it, so the worker makes an H.264 rendition from its scratch copy.
