@@ -44,11 +44,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def clean_test_services():
-    """Start from empty test Redis databases (broker, channel layer, cache) and an empty media folder."""
+    """Start from empty test Redis databases (broker, channel layer, cache), an empty media folder and no staged
+    uploads (a session left by an earlier run would count against a user of this run with the same id)."""
     for db in (settings.CELERY_REDIS_DB, settings.CHANNELS_REDIS_DB, settings.CACHE_REDIS_DB):
         redis.Redis.from_url(f"{settings.REDIS_URL}/{db}").flushdb()
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(settings.UPLOAD_STAGING_DIR, ignore_errors=True)
     yield
 
 

@@ -10,6 +10,8 @@ until it expires. Expiries are rounded up to a window, so the URL of a file stay
 browser's cache keeps working; a deleted video's derived files are removed at once, so its URLs stop serving.
 
 Without nginx in front (runserver, the test client) the view `signed_media_file` checks the same signature.
+With media in an object store, players are handed the store's own presigned URLs instead
+(videos.selectors_playback), and a signed URL handed out before is answered with a redirect to one.
 """
 
 import base64

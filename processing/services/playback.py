@@ -159,7 +159,9 @@ def playback_record(*, video: Video, prepared: PreparedPlayback) -> None:
             continue  # stored by an earlier try of this transaction (retried after a conflict)
         size = made_file.stat().st_size
         with storage_operation(operation=StorageOperationType.UPLOAD, path=stored, video_id=video.pk, size_bytes=size):
-            media_store.store_file(source=made_file, name=stored, content_type=_CONTENT_TYPES[Path(stored).suffix])
+            media_store.store_file(
+                source=made_file, name=stored, content_type=_CONTENT_TYPES.get(Path(stored).suffix, "")
+            )
     video.playback_kind = prepared.kind
     video.playback_reason = prepared.reason[:300]
     video.playback_time_offset = round(made.first_timestamp, 6) if made is not None else 0.0

@@ -326,3 +326,31 @@ def test_history_refuses_bad_parameters_with_422(api_client, params):
 
 def test_media_api_needs_credentials(client):
     assert client.get("/api/media/history").status_code in (401, 403)
+
+
+def test_the_download_task_stores_into_the_object_store_and_waits_out_a_store_out_of_reach(
+    api_client, http_server, settings, s3_media, video_path, tmp_path
+):
+    from videos import media_store
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.URL_IMPORT_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    body = analyze(api_client, prompt="cars", media_url=f"{http_server}/clip.mp4", media_type="video").json()
+    request = MediaAnalysisRequest.objects.get(analysis_id=body["analysis_id"])
+    reachable = settings.STORAGES
+    options = {**reachable["default"]["OPTIONS"], "endpoint_url": "http://127.0.0.1:9"}
+    settings.STORAGES = {**reachable, "default": {**reachable["default"], "OPTIONS": options}}
+
+    # Not the analysis's fault: it stays pending (the lost-download sweep sends the fetch again), not failed.
+    with pytest.raises(media_store.MediaStoreUnavailable):
+        media_analysis_fetch(analysis_id=body["analysis_id"], token=request.fetch_task_id)
+    assert Video.objects.get(pk=body["analysis_id"]).workflow_state != "failed"
+
+    settings.STORAGES = reachable
+    assert media_analysis_fetch(analysis_id=body["analysis_id"], token=request.fetch_task_id) == "stored"
+    video = Video.objects.get(pk=body["analysis_id"])
+    with media_store.open_for_reading(video.file.name) as stored:
+        assert stored.read() == video_path.read_bytes()
+    stored_keys = s3_media.keys()
+    assert f"{s3_media.prefix}/{video.file.name}" in stored_keys
+    assert not any(path.is_file() for path in (tmp_path / "media").rglob("*"))

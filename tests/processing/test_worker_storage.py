@@ -181,6 +181,7 @@ def tiny_weights(tmp_path_factory) -> Path:
 
 
 def test_uploaded_weights_run_from_the_object_store_copied_once(on_s3, settings, tmp_path, tiny_weights, monkeypatch):
+    settings.DETECTOR_BACKEND = "torch"  # the weights are what is under test, not the backend measurement
     model = detector_model_register(name="tiny", version="1", weights_path=str(tiny_weights), image_size=320)
     assert f"{on_s3.prefix}/{model.weights.name}" in objects_in(on_s3)
     fills = []
