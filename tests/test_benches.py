@@ -22,12 +22,13 @@ LAST_LINE_KEYS = {
     "annotated_video.py": ["render_fps", "baseline_fps", "ratio", "short_peak_mb", "long_peak_mb", "memory_ratio"],
     "api.py": ["videos", "clients", "workers", "server"],
     "detection_summary.py": ["summary_ms", "baseline_ms", "ratio", "boxes"],
+    "detection_writes.py": ["ours_rows_per_s", "raw_copy_rows_per_s", "storage_ratio"],
     "events.py": ["layer", "winner"],
     "memory.py": ["long_peak_mb", "short_peak_mb", "memory_ratio"],
     "models.py": ["models", "fps"],
     "pipeline.py": ["pipeline_fps", "baseline_fps", "ratio", "backend"],
     "playback.py": ["ratio", "busy_threads"],
-    "storage.py": ["ours_rows_per_s", "raw_copy_rows_per_s", "storage_ratio"],
+    "storage.py": ["processing_ratio", "upload_ratio"],
 }
 
 
