@@ -1,9 +1,13 @@
 """What a media analysis request's `config`, `prompt` and `options` make of its detection run."""
 
 from mediaplatform.service_errors import ServiceError
-from processing.models import DetectorModel
-from processing.services.jobs import RunOptionsRefused, job_options_parse
-from processing.services.prompt_matching import model_class_names, prompt_match
+from processing.services.jobs import (
+    MODEL_NOT_LOOKED_UP,
+    RunOptionsRefused,
+    detector_model_for_run,
+    job_options_parse,
+)
+from processing.services.prompt_matching import class_names_of, prompt_match
 from videos.runs import RUN_OPTION_NAMES
 
 # The `config` keys an analysis reads: the run options of its detection run.
@@ -36,17 +40,20 @@ def analysis_run_plan(*, prompt: str, config: dict, options: dict) -> dict:
     _unknown_key("options", options, OPTION_KEYS)
     if not isinstance(options.get("include_detections", False), bool):
         raise AnalysisConfigRefused("options.include_detections must be a boolean.")
-    model = config.get("model")
+    model_name = config.get("model")
+    well_formed = model_name is None or (isinstance(model_name, str) and len(model_name) <= 100)
     try:
-        class_names = model_class_names(model if isinstance(model, str) and len(model) <= 100 else None)
-    except DetectorModel.DoesNotExist:
-        raise AnalysisConfigRefused(f"config.model: no registered model is called {model!r}.") from None
+        # Looked up once: the prompt's matching and the run options' check read the same model.
+        model = detector_model_for_run(model_name or None) if well_formed else MODEL_NOT_LOOKED_UP
+    except ValueError:
+        raise AnalysisConfigRefused(f"config.model: no registered model is called {model_name!r}.") from None
+    class_names = class_names_of(None if model is MODEL_NOT_LOOKED_UP else model)
     match = prompt_match(prompt=prompt, class_names=class_names)
     run_options = {key: config[key] for key in RUN_OPTION_NAMES if key in config}
     if not config.get("classes") and match.classes:
         run_options["classes"] = match.classes
     try:
-        parsed = job_options_parse(run_options)
+        parsed = job_options_parse(run_options, model=model)
     except RunOptionsRefused as exc:
         raise AnalysisConfigRefused(f"config.{exc.message}", details=exc.details) from None
     # The untrained fallback model has no registered class list for the run options to check against.

@@ -126,9 +126,14 @@ def _as_classes(value) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def job_options_parse(options: Mapping) -> JobOptions:
+# job_options_parse looks the run's model up itself unless the caller already has it.
+MODEL_NOT_LOOKED_UP = object()
+
+
+def job_options_parse(options: Mapping, *, model: DetectorModel | None | object = MODEL_NOT_LOOKED_UP) -> JobOptions:
     """Run options as a request names them (`RUN_OPTION_NAMES`; absent or None: the default), checked against
-    the chosen model. Raises RunOptionsRefused naming the field."""
+    the chosen model (`model`, when the caller has looked up the one the options name: `detector_model_for_run`).
+    Raises RunOptionsRefused naming the field."""
     unknown = sorted(set(options) - set(RUN_OPTION_NAMES) - {"model_name", "batch_size"})
     if unknown:
         raise RunOptionsRefused(unknown[0], f"Unknown run option {unknown[0]!r}.")
@@ -157,10 +162,11 @@ def job_options_parse(options: Mapping) -> JobOptions:
     model_name = given.get("model") or given.get("model_name")
     if model_name is not None and (not isinstance(model_name, str) or len(model_name) > 100):
         raise RunOptionsRefused("model", "model must be a registered model's name.")
-    try:
-        model = _detector_model(model_name)
-    except ValueError as exc:
-        raise RunOptionsRefused("model", f"model: {exc}.") from None
+    if model is MODEL_NOT_LOOKED_UP:
+        try:
+            model = detector_model_for_run(model_name)
+        except ValueError as exc:
+            raise RunOptionsRefused("model", f"model: {exc}.") from None
     priority = given.get("priority", JobPriority.NORMAL)
     if priority not in JobPriority.values:
         raise RunOptionsRefused("priority", f"priority must be one of {', '.join(JobPriority.values)}.")
@@ -187,7 +193,8 @@ def job_options_parse(options: Mapping) -> JobOptions:
     )
 
 
-def _detector_model(name: str | None) -> DetectorModel | None:
+def detector_model_for_run(name: str | None) -> DetectorModel | None:
+    """The registered model called `name` (the default model when None). Raises ValueError for an unknown name."""
     if not name:
         return detector_model_default()
     model = DetectorModel.objects.filter(name=name).order_by("-is_default", "-created_at").first()
@@ -205,7 +212,7 @@ def job_create(
 ) -> ProcessingJob:
     """Create a run of a detector over the video; it is queued once the transaction commits."""
     options = options or JobOptions(frame_step=settings.DEFAULT_FRAME_STEP)
-    model = _detector_model(options.model_name)
+    model = detector_model_for_run(options.model_name)
     detector = detector_config_for(model, fetch_weights=False)
     confidence = options.confidence if options.confidence is not None else detector.confidence
     job = ProcessingJob.objects.create(

@@ -278,6 +278,11 @@ def model_class_names(model_name: str | None) -> list[str]:
             raise DetectorModel.DoesNotExist(model_name)
     else:
         model = detector_model_default()
+    return class_names_of(model)
+
+
+def class_names_of(model: DetectorModel | None) -> list[str]:
+    """What `model` detects; COCO's classes for the untrained architecture (no registered model)."""
     if model is None or not model.class_names:
         return list(COCO_CLASS_NAMES)
     return [str(name) for name in model.class_names.values()]
