@@ -87,7 +87,14 @@ def _video_headers(video) -> dict[str, str]:
     return {"Video-Id": str(video.pk), "Video-Location": reverse("video-detail", args=[video.pk])} if video else {}
 
 
+TUS_RESUMABLE_PARAMETER = OpenApiParameter(
+    "Tus-Resumable", str, OpenApiParameter.HEADER, required=True, enum=[TUS_VERSION]
+)
+
+
 class TusView(APIView):
+    # Documented: a missing or other Tus-Resumable answers 412, as the protocol says.
+    precondition_headers = ("Tus-Resumable",)
     """The protocol's common part: the version handshake, its headers on every answer, OPTIONS."""
 
     parser_classes = [TusBodyParser]
@@ -127,8 +134,10 @@ class TusUploadListView(TusView):
     @extend_schema(
         request={TUS_CONTENT_TYPE: OpenApiTypes.BINARY},
         parameters=[
-            OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True),
-            OpenApiParameter("Upload-Length", int, OpenApiParameter.HEADER, required=True),
+            TUS_RESUMABLE_PARAMETER,
+            OpenApiParameter(
+                "Upload-Length", {"type": "integer", "minimum": 1}, OpenApiParameter.HEADER, required=True
+            ),
             OpenApiParameter("Upload-Metadata", str, OpenApiParameter.HEADER),
         ],
         responses={201: None},
@@ -159,9 +168,16 @@ class TusUploadDetailView(TusView):
     @extend_schema(
         request={TUS_CONTENT_TYPE: OpenApiTypes.BINARY},
         parameters=[
-            OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True),
-            OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True),
-            OpenApiParameter("Upload-Checksum", str, OpenApiParameter.HEADER),
+            TUS_RESUMABLE_PARAMETER,
+            OpenApiParameter(
+                "Upload-Offset", {"type": "integer", "minimum": 0}, OpenApiParameter.HEADER, required=True
+            ),
+            OpenApiParameter(
+                "Upload-Checksum",
+                {"type": "string", "pattern": "^sha256 [A-Za-z0-9+/]+={0,2}$"},
+                OpenApiParameter.HEADER,
+                description="`sha256 <base64 digest>` of this chunk",
+            ),
         ],
         responses={204: None, 409: None, 460: None},
     )
@@ -174,7 +190,7 @@ class TusUploadDetailView(TusView):
         return Response(status=status.HTTP_204_NO_CONTENT, headers={**_state_headers(state), **_video_headers(video)})
 
     @extend_schema(
-        parameters=[OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True)],
+        parameters=[TUS_RESUMABLE_PARAMETER],
         responses={204: None},
     )
     def delete(self, request, upload_id):
