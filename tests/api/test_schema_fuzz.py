@@ -45,6 +45,7 @@ SEMANTIC_REFUSALS = {
         (400, "invalid", "model", "the model must be one registered here"),
         (409, ".", ".", "the object's state does not allow it (documented 409)"),
         (400, "invalid", "Null characters are not allowed", "DRF's text fields refuse NUL; not in the schema yet"),
+        (400, "invalid", "may not be blank", "DRF trims whitespace before its blank check; minLength counts it"),
     ],
     "POST /api/v1/api-keys/": [(400, "invalid", "expires_at must be in the future", "relative to the clock")],
     "POST /api/v1/auth/token/": [(400, "invalid", "Unable to log in", "the credentials must be a real user's")],
@@ -201,3 +202,33 @@ def test_invalid_credentials_get_401_from_every_operation(case, fuzz_context):
         assert response.status_code == expected, (label, case.method, case.formatted_path, response.status_code)
         if expected == 401:
             assert response.json()["error"]["code"] in ("authentication_failed", "not_authenticated"), label
+
+
+def test_stateful_runs_over_the_schema_links_pass_every_check(fuzz_context):
+    """Scenarios that follow the OpenAPI links (a new key to reading and revoking it, a new webhook to its
+    deliveries, a new run to its detections ...), every step checked like the per-operation cases."""
+    key = fuzz_context["key"]
+    video_id = fuzz_context["ids"]["video_id"]
+
+    class APIWorkflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            # Runs are created on the fixture's video: no generated video id reaches a real one.
+            if case.path_parameters and "video_id" in case.path_parameters and case.method.upper() == "POST":
+                case.path_parameters["video_id"] = video_id
+            return {"headers": {"Authorization": f"Api-Key {key}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            excluded = [positive_data_acceptance] if _semantic_refusal(case, response) else []
+            if _error_is(response, NEGATIVE_REFUSALS.get(case.operation.path)):
+                excluded += [negative_data_rejection, missing_required_header]
+            case.validate_response(response, headers=kwargs.get("headers"), excluded_checks=excluded)
+
+    APIWorkflow.run(
+        settings=hypothesis_settings(
+            max_examples=10,
+            stateful_step_count=4,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+    )
