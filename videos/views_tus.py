@@ -87,6 +87,11 @@ def _video_headers(video) -> dict[str, str]:
     return {"Video-Id": str(video.pk), "Video-Location": reverse("video-detail", args=[video.pk])} if video else {}
 
 
+# Upload-Metadata as tus_metadata_parse takes it: `key` or `key base64`, comma-separated (each key once, each
+# value base64 of UTF-8 text: checked there).
+_TUS_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_TUS_METADATA_PAIR = f"[A-Za-z0-9_.-]{{1,100}}( {_TUS_BASE64})?"
+TUS_METADATA_PATTERN = f"^{_TUS_METADATA_PAIR}(, ?{_TUS_METADATA_PAIR})*$"
 TUS_RESUMABLE_PARAMETER = OpenApiParameter(
     "Tus-Resumable", str, OpenApiParameter.HEADER, required=True, enum=[TUS_VERSION]
 )
@@ -138,7 +143,12 @@ class TusUploadListView(TusView):
             OpenApiParameter(
                 "Upload-Length", {"type": "integer", "minimum": 1}, OpenApiParameter.HEADER, required=True
             ),
-            OpenApiParameter("Upload-Metadata", str, OpenApiParameter.HEADER),
+            OpenApiParameter(
+                "Upload-Metadata",
+                {"type": "string", "maxLength": 8192, "pattern": TUS_METADATA_PATTERN},
+                OpenApiParameter.HEADER,
+                description="Comma-separated `key base64value` pairs (`filename`, `title`, run options)",
+            ),
         ],
         responses={201: None},
     )

@@ -6,6 +6,7 @@ takes a file is documented as multipart, every other as JSON. Views whose parser
 chunk upload) keep their own.
 """
 
+from django.conf import settings
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
@@ -135,7 +136,40 @@ class MultipartNullsAutoSchema(OneBodyTypeAutoSchema):
         return meta
 
 
-class DocumentedErrorsAutoSchema(MultipartNullsAutoSchema):
+class FormLimitsAutoSchema(MultipartNullsAutoSchema):
+    """What a multipart form can carry: Django refuses a form of more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields
+    (400), and a list is one field per item, so a list in a form is documented with room for the other fields.
+    A PATCH whose body is bytes (a chunk upload) requires them."""
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & set(schema)
+        ):
+            # DRF's text fields refuse NUL characters, and trim the text before their blank check: whitespace
+            # alone is blank, which minLength does not say.
+            blank_refused = field.trim_whitespace and not field.allow_blank
+            schema["pattern"] = r"^[^\x00]*[^\s\x00][^\x00]*$" if blank_refused else r"^[^\x00]*$"
+        parent = getattr(field, "parent", None)
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        if direction == "request" and limit and schema.get("type") == "array" and _takes_a_file(parent):
+            room = max(1, limit - len(parent.fields))
+            schema["maxItems"] = min(schema.get("maxItems", room), room)
+        return schema
+
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body and self.method == "PATCH":
+            schemas = [media.get("schema", {}) for media in body.get("content", {}).values()]
+            if schemas and all(schema.get("format") == "binary" for schema in schemas):
+                body["required"] = True
+        return body
+
+
+class DocumentedErrorsAutoSchema(FormLimitsAutoSchema):
     """Every operation documents the error answers the API's exception handler sends, with their body; blank
     optional query values read as absent (`allowEmptyValue`); creates link to what acts on what they made."""
 
