@@ -66,7 +66,7 @@ SEMANTIC_REFUSALS = {
         (
             400,
             "invalid",
-            "^Upload-Metadata (names .* twice|'s value of .* is not base64-encoded UTF-8)",
+            "^Upload-Metadata( names .* twice|'s value of .* is not base64-encoded UTF-8)",
             "each key once, UTF-8 values",
         ),
         (413, "too_large", ".", "the size limit is a setting"),
