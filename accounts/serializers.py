@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import ApiKey
+from mediaplatform.api.strict import StrictJsonTypesMixin
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -12,7 +13,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ApiKeyCreateSerializer(serializers.Serializer):
+class ApiKeyCreateSerializer(StrictJsonTypesMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 

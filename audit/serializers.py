@@ -4,7 +4,8 @@ from audit.models import AuditLogEntry
 
 
 class AuditLogEntrySerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # Null for what the platform did on its own (retention, the beat), and once the user is deleted.
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AuditLogEntry

@@ -1,9 +1,12 @@
 from rest_framework import serializers
 
+from mediaplatform.api.fields import HttpUrlField
+from mediaplatform.api.strict import StrictJsonTypesMixin
 from notifications.models import EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(StrictJsonTypesMixin, serializers.ModelSerializer):
+    url = HttpUrlField(max_length=2000)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EventType.choices), required=False, allow_empty=True
     )

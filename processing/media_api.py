@@ -9,13 +9,16 @@ import math
 import uuid
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mediaplatform.api.errors import ApiError
+from mediaplatform.api.fields import HttpUrlTextField
 from mediaplatform.api.parsers import BoundedJSONParser
+from mediaplatform.api.strict import StrictJsonTypesMixin, json_type_errors
 from processing.selectors import analysis_history_page, analysis_result
 from processing.selectors_media import analysis_detections, analysis_prompt_answer
 from processing.services.analysis_plan import analysis_run_plan
@@ -45,12 +48,73 @@ MAX_LISTED_DETECTIONS = 100
 SORT_FIELDS = {"created_at": "created_at", "updated_at": "updated_at", "status": "workflow_state"}
 
 
-class AnalyzeRequestSerializer(serializers.Serializer):
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "The detection run's options; a key not listed here is refused with 422",
+        "properties": {
+            "model": {"type": "string", "maxLength": 100, "description": "A registered model's name"},
+            "classes": {
+                "type": "array",
+                "items": {"type": "string", "maxLength": 200},
+                "maxItems": 1000,
+                "description": "Class names of the model to keep",
+            },
+            "confidence": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1, "nullable": True},
+            "frame_step": {"type": "integer", "minimum": 1, "maximum": 10_000},
+            "max_fps": {"type": "number", "minimum": 0.01, "maximum": 1000, "nullable": True},
+            "track": {"type": "boolean"},
+        },
+        "additionalProperties": False,
+    }
+)
+class AnalysisConfigField(serializers.DictField):
+    """A plain object: its values must have the documented JSON types (a `"track": "yes"` is refused here, not
+    read as true); analysis_run_plan then checks its keys and values and names the one at fault."""
+
+    value_types = {
+        "model": serializers.CharField(),
+        "classes": serializers.ListField(child=serializers.CharField()),
+        "confidence": serializers.FloatField(),
+        "frame_step": serializers.IntegerField(),
+        "max_fps": serializers.FloatField(),
+        "track": serializers.BooleanField(),
+    }
+
+    def to_internal_value(self, data):
+        config = super().to_internal_value(data)
+        errors = {key: json_type_errors(field, config[key]) for key, field in self.value_types.items() if key in config}
+        for key in ("model", "classes", "frame_step", "track"):  # only confidence and max_fps may be null
+            if key in config and config[key] is None:
+                errors[key] = "may not be null"
+        for key, error in errors.items():
+            if error:  # one message naming the key: the view's 422 reads a flat list per field
+                raise serializers.ValidationError(f"{key}: {error if isinstance(error, str) else 'wrong type'}")
+        return config
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {"include_detections": {"type": "boolean"}},
+        "additionalProperties": False,
+    }
+)
+class AnalysisOptionsField(serializers.DictField):
+    """Read as a plain object: analysis_run_plan checks its keys."""
+
+
+@extend_schema_field({"type": "string", "enum": sorted(str(value) for value in ANALYSABLE_MEDIA_TYPES)})
+class MediaTypeField(serializers.CharField):
+    """Text here; the view refuses a type it cannot analyse (422 naming the list). The schema lists those it can."""
+
+
+class AnalyzeRequestSerializer(StrictJsonTypesMixin, serializers.Serializer):
     prompt = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
-    media_url = serializers.CharField(max_length=2000)
-    media_type = serializers.CharField(max_length=50)
-    config = serializers.DictField(required=False, default=dict)
-    options = serializers.DictField(required=False, default=dict)
+    media_url = HttpUrlTextField(max_length=2000)
+    media_type = MediaTypeField(max_length=50)
+    config = AnalysisConfigField(required=False, default=dict)
+    options = AnalysisOptionsField(required=False, default=dict)
 
 
 class AnalyzeResponseSerializer(serializers.Serializer):
@@ -110,6 +174,9 @@ def _unprocessable(serializer: serializers.Serializer) -> ApiError:
     return ApiError(
         status_code=422, code="validation_error", message=f"{field}: {problems[0]}", details=serializer.errors
     )
+
+
+ANALYSIS_ID_PARAMETER = OpenApiParameter("analysis_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
 def _analysis_id(raw: str) -> uuid.UUID:
@@ -188,7 +255,9 @@ def _analysis_request(video: Video) -> MediaAnalysisRequest | None:
 
 
 class AnalysisStatusView(APIView):
-    @extend_schema(responses={200: AnalysisStatusSerializer, 400: None, 404: None, 410: None})
+    @extend_schema(
+        parameters=[ANALYSIS_ID_PARAMETER], responses={200: AnalysisStatusSerializer, 400: None, 404: None, 410: None}
+    )
     def get(self, request, analysis_id: str):
         video = _video_or_error(request, _analysis_id(analysis_id), gone_message="Analysis was deleted.")
         state = analysis_status(video)
@@ -216,7 +285,7 @@ class AnalysisStatusView(APIView):
 
 
 class AnalysisDeleteView(APIView):
-    @extend_schema(responses={204: None, 400: None, 404: None, 410: None})
+    @extend_schema(parameters=[ANALYSIS_ID_PARAMETER], responses={204: None, 400: None, 404: None, 410: None})
     def delete(self, request, analysis_id: str):
         video_id = _analysis_id(analysis_id)
         _video_or_error(request, video_id, gone_message="Analysis already deleted.")

@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mediaplatform.api.fields import column_integer_field
+from mediaplatform.api.strict import StrictJsonTypesMixin
 from processing.annotations import FORMATS
 from processing.models import (
     Detection,
@@ -243,7 +244,7 @@ class JobListFilterSerializer(serializers.Serializer):
     )
 
 
-class ReferenceImportSerializer(serializers.Serializer):
+class ReferenceImportSerializer(StrictJsonTypesMixin, serializers.Serializer):
     file = serializers.FileField(
         use_url=False,
         help_text=(
@@ -313,7 +314,7 @@ class DetectorModelCreateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class DetectorModelUpdateSerializer(serializers.Serializer):
+class DetectorModelUpdateSerializer(StrictJsonTypesMixin, serializers.Serializer):
     input_size = column_integer_field(DetectorModel, "input_size", min_value=32, max_value=4096, required=False)
     is_default = serializers.BooleanField(required=False)
     description = serializers.CharField(required=False, allow_blank=True)

@@ -6,12 +6,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mediaplatform.api.strict import StrictJsonTypesMixin
 from processing.models import AnnotatedVideo
 
 MAX_CLASSES = 200  # more than any registered model names
 
 
-class AnnotatedVideoOptionsSerializer(serializers.Serializer):
+class AnnotatedVideoOptionsSerializer(StrictJsonTypesMixin, serializers.Serializer):
     """What to draw. The same options on the same run name the same file (a repeat does not render again)."""
 
     classes = serializers.ListField(

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from mediaplatform.api.strict import StrictJsonTypesMixin
 from processing.models import ModelInstall
 
 
@@ -17,7 +18,7 @@ class CatalogModelSerializer(serializers.Serializer):
     installed = serializers.BooleanField()
 
 
-class ModelInstallRequestSerializer(serializers.Serializer):
+class ModelInstallRequestSerializer(StrictJsonTypesMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     is_default = serializers.BooleanField(default=False)
 

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from mediaplatform.api.strict import StrictJsonTypesMixin
 from processing.models import JobOrigin, JobPriority, JobStatus
 
 
@@ -23,7 +24,9 @@ class JobQueueFilterSerializer(serializers.Serializer):
         return attrs
 
 
-class JobPriorityUpdateSerializer(serializers.Serializer):
+class JobPriorityUpdateSerializer(StrictJsonTypesMixin, serializers.Serializer):
+    whole_on_patch = True  # PATCH takes the field: a body without it is refused
+
     priority = serializers.ChoiceField(
         choices=JobPriority.choices, help_text="How soon the run starts when runs wait for a worker"
     )

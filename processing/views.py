@@ -201,7 +201,8 @@ class DetectorModelListCreateView(generics.ListAPIView):
     queryset = DetectorModel.objects.order_by("name", "-created_at")
 
     @extend_schema(
-        request={"multipart/form-data": DetectorModelCreateSerializer}, responses={201: DetectorModelSerializer}
+        request={"multipart/form-data": DetectorModelCreateSerializer},
+        responses={201: DetectorModelSerializer, 422: OpenApiResponse(description="The weights do not load.")},
     )
     def post(self, request):
         serializer = DetectorModelCreateSerializer(data=request.data)
@@ -321,7 +322,10 @@ class ModelInstallView(APIView):
     permission_classes = [RoleAccess, IsStaffForWrites]
     parser_classes = [BoundedJSONParser, FormParser]
 
-    @extend_schema(request=ModelInstallRequestSerializer, responses={202: ModelInstallSerializer})
+    @extend_schema(
+        request=ModelInstallRequestSerializer,
+        responses={202: ModelInstallSerializer, 404: OpenApiResponse(description="No catalog model of that name.")},
+    )
     def post(self, request):
         serializer = ModelInstallRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

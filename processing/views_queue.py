@@ -4,11 +4,11 @@ from dataclasses import asdict
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mediaplatform.api.pagination import StrictCursorPagination
 from processing.selectors_queue import (
     JobListFilters,
     job_list_for_user,
@@ -25,13 +25,11 @@ from processing.serializers_queue import (
 )
 
 
-class NewestFirstCursor(CursorPagination):
+class NewestFirstCursor(StrictCursorPagination):
     """Stable pages over a list that grows at the front while a client walks it."""
 
     ordering = ("-created_at", "-id")
     page_size = 25
-    page_size_query_param = "per_page"
-    max_page_size = 100
 
 
 class IsStaff(BasePermission):

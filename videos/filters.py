@@ -38,7 +38,8 @@ class VideoListFilterSerializer(serializers.Serializer):
     ordering = serializers.ChoiceField(choices=sorted(ORDERINGS), required=False, default="-created_at")
 
     def to_internal_value(self, data):
-        values = {key: data.get(key) for key in self.fields if key in data and key != "state"}
+        # A blank value reads as absent, as for every optional query parameter (the schema's allowEmptyValue).
+        values = {key: data.get(key) for key in self.fields if data.get(key) not in (None, "") and key != "state"}
         states = [s for raw in (data.getlist("state") if hasattr(data, "getlist") else []) for s in raw.split(",")]
         if states:
             values["state"] = [s.strip() for s in states if s.strip()]

@@ -3,6 +3,8 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from mediaplatform.api.fields import HttpUrlTextField
+from mediaplatform.api.strict import StrictJsonTypesMixin
 from videos.models import Priority, Video, VideoStateTransition
 from videos.runs import RUN_OPTION_NAMES
 from videos.selectors_playback import playback_fields
@@ -27,7 +29,7 @@ def run_options_from_data(data) -> dict:
     return options
 
 
-class RunOptionsSerializer(serializers.Serializer):
+class RunOptionsSerializer(StrictJsonTypesMixin, serializers.Serializer):
     """Documents a run's options; the run engine checks them against the chosen model and names a bad field."""
 
     model = serializers.CharField(
@@ -63,7 +65,7 @@ class VideoCreateSerializer(RunOptionsSerializer):
     the options of its first run."""
 
     file = serializers.FileField(required=False, allow_empty_file=True, use_url=False)
-    source_url = serializers.CharField(required=False, max_length=2000, help_text="http(s) URL of a video to fetch")
+    source_url = HttpUrlTextField(required=False, max_length=2000, help_text="http(s) URL of a video to fetch")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
@@ -77,7 +79,7 @@ class VideoUploadSerializer(RunOptionsSerializer):
 class VideoUrlImportSerializer(RunOptionsSerializer):
     """A new video the server fetches from `source_url` (http/https, public hosts), with its first run's options."""
 
-    source_url = serializers.CharField(max_length=2000, help_text="http(s) URL of a video to fetch")
+    source_url = HttpUrlTextField(max_length=2000, help_text="http(s) URL of a video to fetch")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
@@ -161,13 +163,15 @@ StatsSerializer._declared_fields["from"] = serializers.DateTimeField()
 StatsSerializer._declared_fields["to"] = serializers.DateTimeField()
 
 
-class VideoRenameSerializer(serializers.Serializer):
+class VideoRenameSerializer(StrictJsonTypesMixin, serializers.Serializer):
+    whole_on_patch = True  # PATCH takes the field: a body without it is refused
+
     title = serializers.CharField(
         max_length=255, allow_blank=True, trim_whitespace=True, help_text="The new title; blank: the file name"
     )
 
 
-class VideoBulkSerializer(serializers.Serializer):
+class VideoBulkSerializer(StrictJsonTypesMixin, serializers.Serializer):
     """One action on up to 100 of your videos (any video for staff); each is done or refused on its own."""
 
     action = serializers.ChoiceField(choices=["archive", "retry", "delete"])

@@ -87,7 +87,19 @@ def _video_headers(video) -> dict[str, str]:
     return {"Video-Id": str(video.pk), "Video-Location": reverse("video-detail", args=[video.pk])} if video else {}
 
 
+# Upload-Metadata as tus_metadata_parse takes it: `key` or `key base64`, comma-separated (each key once, each
+# value base64 of UTF-8 text: checked there).
+_TUS_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_TUS_METADATA_PAIR = f"[A-Za-z0-9_.-]{{1,100}}( {_TUS_BASE64})?"
+TUS_METADATA_PATTERN = f"^{_TUS_METADATA_PAIR}(, ?{_TUS_METADATA_PAIR})*$"
+TUS_RESUMABLE_PARAMETER = OpenApiParameter(
+    "Tus-Resumable", str, OpenApiParameter.HEADER, required=True, enum=[TUS_VERSION]
+)
+
+
 class TusView(APIView):
+    # Documented: a missing or other Tus-Resumable answers 412, as the protocol says.
+    precondition_headers = ("Tus-Resumable",)
     """The protocol's common part: the version handshake, its headers on every answer, OPTIONS."""
 
     parser_classes = [TusBodyParser]
@@ -127,9 +139,16 @@ class TusUploadListView(TusView):
     @extend_schema(
         request={TUS_CONTENT_TYPE: OpenApiTypes.BINARY},
         parameters=[
-            OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True),
-            OpenApiParameter("Upload-Length", int, OpenApiParameter.HEADER, required=True),
-            OpenApiParameter("Upload-Metadata", str, OpenApiParameter.HEADER),
+            TUS_RESUMABLE_PARAMETER,
+            OpenApiParameter(
+                "Upload-Length", {"type": "integer", "minimum": 1}, OpenApiParameter.HEADER, required=True
+            ),
+            OpenApiParameter(
+                "Upload-Metadata",
+                {"type": "string", "maxLength": 8192, "pattern": TUS_METADATA_PATTERN},
+                OpenApiParameter.HEADER,
+                description="Comma-separated `key base64value` pairs (`filename`, `title`, run options)",
+            ),
         ],
         responses={201: None},
     )
@@ -159,9 +178,16 @@ class TusUploadDetailView(TusView):
     @extend_schema(
         request={TUS_CONTENT_TYPE: OpenApiTypes.BINARY},
         parameters=[
-            OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True),
-            OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True),
-            OpenApiParameter("Upload-Checksum", str, OpenApiParameter.HEADER),
+            TUS_RESUMABLE_PARAMETER,
+            OpenApiParameter(
+                "Upload-Offset", {"type": "integer", "minimum": 0}, OpenApiParameter.HEADER, required=True
+            ),
+            OpenApiParameter(
+                "Upload-Checksum",
+                {"type": "string", "pattern": "^sha256 [A-Za-z0-9+/]+={0,2}$"},
+                OpenApiParameter.HEADER,
+                description="`sha256 <base64 digest>` of this chunk",
+            ),
         ],
         responses={204: None, 409: None, 460: None},
     )
@@ -174,7 +200,7 @@ class TusUploadDetailView(TusView):
         return Response(status=status.HTTP_204_NO_CONTENT, headers={**_state_headers(state), **_video_headers(video)})
 
     @extend_schema(
-        parameters=[OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True)],
+        parameters=[TUS_RESUMABLE_PARAMETER],
         responses={204: None},
     )
     def delete(self, request, upload_id):

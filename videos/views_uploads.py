@@ -143,7 +143,9 @@ class UploadDetailView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        parameters=[OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True)],
+        parameters=[
+            OpenApiParameter("Upload-Offset", {"type": "integer", "minimum": 0}, OpenApiParameter.HEADER, required=True)
+        ],
         responses={201: VIDEO_DETAIL_SCHEMA(), 204: None, 409: None},
     )
     def patch(self, request, upload_id):

@@ -6,7 +6,25 @@ field itself (PositiveIntegerField: 0 to 2^31 - 1 on PostgreSQL), so a field and
 """
 
 from django.db import connection, models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+# An http(s) URL with a dotted host name ending in a top-level domain of letters: the subset of what Django's
+# URLValidator and the platform's URL checks take that the schema documents, so a URL generated from the schema
+# is one the API takes (whether its host resolves to a public address is checked when it is used).
+# At most four labels of at most 61 characters: the host stays within the 253 a host name may have.
+HTTP_URL_PATTERN = r"^https?://([A-Za-z0-9]([A-Za-z0-9-]{0,59}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,61}(/[!-~]*)?$"
+HTTP_URL_SCHEMA = {"type": "string", "maxLength": 2000, "pattern": HTTP_URL_PATTERN}
+
+
+@extend_schema_field(HTTP_URL_SCHEMA)
+class HttpUrlTextField(serializers.CharField):
+    """Text, checked by the service that fetches it; documented as an http(s) URL."""
+
+
+@extend_schema_field(HTTP_URL_SCHEMA)
+class HttpUrlField(serializers.URLField):
+    """A URLField documented as an http(s) URL."""
 
 
 def column_integer_range(model: type[models.Model], field_name: str) -> tuple[int, int]:
