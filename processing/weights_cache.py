@@ -91,18 +91,8 @@ def weights_cache_sweep() -> int:
     removed = 0
     for leftover in folder.glob(".*.part"):
         pid = leftover.name.rsplit(".", 2)[-2].split("-")[0]
-        if pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
+        if pid.isdigit() and (int(pid) == os.getpid() or media_store.process_alive(int(pid))):
             continue
         leftover.unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

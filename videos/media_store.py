@@ -438,7 +438,7 @@ def scratch_sweep() -> int:
             pid = int(parts[-2])
         except ValueError:
             continue
-        if pid == os.getpid() or _process_alive(pid):
+        if pid == os.getpid() or process_alive(pid):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed += 1
@@ -446,7 +446,8 @@ def scratch_sweep() -> int:
     return removed
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
